@@ -1,0 +1,20 @@
+"""skkd: scikit-learn compatible knowledge distillation for time-series classification.
+
+Estimators follow ``fit(X_src, y_src, X_tgt)`` / ``predict`` on series shaped
+``(n_samples, n_channels, n_timepoints)``; see the user guide.
+"""
+
+from .base import BaseDistiller, BaseTimeSeriesClassifier
+from .classifiers import DANNClassifier, TimeSeriesClassifier
+from .distillers import KDClassifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseDistiller",
+    "BaseTimeSeriesClassifier",
+    "DANNClassifier",
+    "KDClassifier",
+    "TimeSeriesClassifier",
+    "__version__",
+]

@@ -1,0 +1,187 @@
+"""Input validation shared by every skkd estimator.
+
+Every check raises a ``ValueError``/``TypeError`` whose message names the problem
+and the fix, and never modifies the caller's arrays (inputs are copied on cast).
+"""
+
+import numpy as np
+
+__all__ = ["check_time_series", "check_labels", "split_packed_domains"]
+
+
+def _to_numpy(X, name):
+    if hasattr(X, "detach") and hasattr(
+        X, "cpu"
+    ):  # torch.Tensor, without importing torch
+        return X.detach().cpu().numpy()
+    if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            f"{name} is a sparse matrix; skkd needs a dense array of shape "
+            "(n_samples, n_channels, n_timepoints). Convert it with X.toarray()."
+        )
+    if hasattr(X, "to_numpy") and getattr(X, "ndim", 2) <= 2:  # pandas 2-D frame
+        X = X.to_numpy()
+    return np.asarray(X)
+
+
+def check_time_series(X, *, name="X", n_channels=None, n_timepoints=None):
+    """Validate a time-series panel and return a float32 copy of shape (n, c, t).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_channels, n_timepoints) or (n_samples, \
+n_timepoints)
+        Series; 2-D input is read as univariate ``(n, 1, t)``.
+    name : str, default="X"
+        Name used in error messages.
+    n_channels : int, optional
+        Required channel count (the one seen in ``fit``).
+    n_timepoints : int, optional
+        Required series length, for modules that need a fixed length.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_channels, n_timepoints), float32
+        A new array; the caller's array is never modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> check_time_series(np.zeros((4, 10))).shape
+    (4, 1, 10)
+    """
+    arr = _to_numpy(X, name)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold numbers, got dtype {arr.dtype}. Convert it to a numeric "
+            "array of shape (n_samples, n_channels, n_timepoints)."
+        )
+    if arr.ndim == 2:
+        arr = arr[:, np.newaxis, :]
+    elif arr.ndim != 3:
+        raise ValueError(
+            f"{name} must be 3-D (n_samples, n_channels, n_timepoints), or 2-D "
+            f"(n_samples, n_timepoints) for univariate series; got shape {arr.shape}. "
+            "Reshape it, e.g. X.reshape(n_samples, n_channels, n_timepoints)."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 samples); pass at least one series.")
+    if arr.shape[2] == 0:
+        raise ValueError(f"{name} has series of length 0; pass non-empty series.")
+    arr = np.array(arr, dtype=np.float32, copy=True)
+    if not np.isfinite(arr).all():
+        n_bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
+        raise ValueError(
+            f"{name} contains NaN or infinity in {n_bad} sample(s). Impute or drop "
+            "them before fitting (e.g. np.nan_to_num, or sktime's Imputer)."
+        )
+    if n_channels is not None and arr.shape[1] != n_channels:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} channel(s) but the estimator was fitted on "
+            f"{n_channels}. Pass series with the same channels, in the same order."
+        )
+    if n_timepoints is not None and arr.shape[2] != n_timepoints:
+        raise ValueError(
+            f"{name} has series of length {arr.shape[2]} but the module needs length "
+            f"{n_timepoints}. Resample or pad the series to {n_timepoints} points."
+        )
+    return arr
+
+
+def check_labels(y, n_samples):
+    """Validate class labels and return them as a 1-D array.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Class labels (numbers or strings).
+    n_samples : int
+        Number of series the labels belong to.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> check_labels(["a", "b"], 2)
+    array(['a', 'b'], dtype='<U1')
+    """
+    if y is None:
+        raise ValueError(
+            "y is required: pass the class labels of the (source) series as fit(X, y)."
+        )
+    y = np.asarray(_to_numpy(y, "y"))
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D (one label per series), got shape {y.shape}. "
+            "Multi-output targets are not supported."
+        )
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X has {n_samples} series but y has {len(y)} labels; pass one label per "
+            "series."
+        )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinity; drop the unlabelled rows.")
+    if y.dtype.kind == "f" and not np.all(np.mod(y, 1) == 0):
+        raise ValueError(
+            "Unknown label type: y holds continuous values; skkd estimators are "
+            "classifiers and need class labels (ints or strings)."
+        )
+    if len(np.unique(y)) < 2:
+        raise ValueError(
+            f"y has a single class ({np.unique(y)!r}); a classifier needs at least 2 "
+            "classes in the training labels."
+        )
+    return y
+
+
+def split_packed_domains(X, y, X_tgt, sample_domain):
+    """Split skada's packed form into source and target arrays.
+
+    Rows with ``sample_domain < 0`` are target rows (their labels are ignored).
+
+    Parameters
+    ----------
+    X, y : array-like
+        All rows, source and target together.
+    X_tgt : array-like or None
+        Must be None when ``sample_domain`` is given.
+    sample_domain : array-like of int, shape (n_samples,)
+        Domain of each row; negative for target rows (skada's convention).
+
+    Returns
+    -------
+    X_src, y_src, X_tgt : arrays
+        ``X_tgt`` is None when there is no target row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((4, 1, 5)); y = np.array([0, 1, -1, -1])
+    >>> Xs, ys, Xt = split_packed_domains(X, y, None, np.array([1, 1, -2, -2]))
+    >>> Xs.shape, ys.tolist(), Xt.shape
+    ((2, 1, 5), [0, 1], (2, 1, 5))
+    """
+    if sample_domain is None:
+        return X, y, X_tgt
+    if X_tgt is not None:
+        raise ValueError(
+            "Pass the target data either as X_tgt or packed in X with "
+            "sample_domain < 0 for target rows, not both."
+        )
+    sample_domain = np.asarray(sample_domain)
+    X = _to_numpy(X, "X")
+    if sample_domain.shape != (len(X),):
+        raise ValueError(
+            f"sample_domain must have one entry per row of X ({len(X)}), got shape "
+            f"{sample_domain.shape}."
+        )
+    is_target = sample_domain < 0
+    y = None if y is None else np.asarray(_to_numpy(y, "y"))
+    X_tgt = X[is_target] if is_target.any() else None
+    y_src = None if y is None else y[~is_target]
+    return X[~is_target], y_src, X_tgt

@@ -1,0 +1,690 @@
+"""The skkd engine: one skorch classifier that every estimator specialises.
+
+:class:`BaseTimeSeriesClassifier` adds to skorch's ``NeuralNetClassifier`` what a
+time-series (and domain-adaptation) classifier needs: input validation, label
+encoding, modules sized from the data, source/target mini-batch pairing, per-term
+loss logging, seeding, and a small hook (:meth:`compute_losses`) that each method
+overrides. :class:`BaseDistiller` adds the frozen teacher.
+"""
+
+import copy
+import inspect
+import itertools
+import math
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state
+from torch import nn
+
+from ._validation import check_labels, check_time_series, split_packed_domains
+from .nn import CNN1D
+
+__all__ = [
+    "BaseTimeSeriesClassifier",
+    "BaseDistiller",
+    "grl_coefficient",
+    "resolve_teacher",
+]
+
+
+def grl_coefficient(progress, schedule="constant"):
+    """Gradient-reversal coefficient for a training progress in [0, 1].
+
+    ``"ramp"`` is the DANN schedule ``2 / (1 + exp(-10 p)) - 1`` (Ganin et al.,
+    JMLR 2016); ``"constant"`` is 1 throughout (what the UNI-KD/AdaTime released
+    code effectively uses).
+
+    Parameters
+    ----------
+    progress : float
+        Fraction of training done, in [0, 1].
+    schedule : {"constant", "ramp"}
+        Which schedule.
+
+    Returns
+    -------
+    alpha : float
+
+    Examples
+    --------
+    >>> grl_coefficient(0.0, "ramp"), grl_coefficient(0.3, "constant")
+    (0.0, 1.0)
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "ramp":
+        return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
+    raise ValueError(f"grl_schedule must be 'constant' or 'ramp', got {schedule!r}.")
+
+
+def _encoded_accuracy(net, X, y):
+    # skorch scores its internal validation split on encoded labels (0..K-1)
+    proba = net.predict_proba(X)
+    return float(np.mean(proba.argmax(axis=1) == np.asarray(y)))
+
+
+class BaseTimeSeriesClassifier(NeuralNetClassifier):
+    """Engine of every skkd estimator: a skorch classifier for time series.
+
+    Data are ``(n_samples, n_channels, n_timepoints)`` arrays (2-D input is read as
+    univariate); any numeric dtype is cast to float32 on a copy. Labels can be
+    ints or strings and are returned in the user's encoding (``classes_``). The
+    module is built in :meth:`initialize_module` from the class given as
+    ``module`` with ``n_channels`` and ``n_classes`` taken from the data (and
+    ``n_timepoints`` if its signature asks for it) plus the ``module__*``
+    parameters.
+
+    ``fit(X, y, X_tgt)`` takes an optional unlabelled target (transfer) set. Each
+    training step pairs one source mini-batch with one target mini-batch; the
+    target loader cycles (reshuffled each pass) and an epoch covers the source set
+    once. Subclasses implement :meth:`compute_losses`; every term it returns is
+    logged per epoch in ``history_`` as ``train_<term>``.
+
+    Parameters
+    ----------
+    module : type or torch.nn.Module, default=CNN1D
+        Student network class (built from the data shapes) or an instance (used
+        as a deep copy, never modified).
+    criterion : type, default=torch.nn.CrossEntropyLoss
+        Supervised loss on source labels.
+    optimizer : type, default=torch.optim.Adam
+        Optimizer class; its settings are routed with ``optimizer__*``.
+    lr : float, default=1e-2
+        Learning rate (the UNI-KD/AdaTime setting).
+    max_epochs : int, default=10
+        Training epochs; one epoch covers the source set once.
+    batch_size : int, default=32
+        Mini-batch size, for source and target batches alike.
+    train_split : callable or None, default=None
+        skorch internal validation split; None trains on all source data.
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling and dropout: a fixed value gives
+        bit-identical results on CPU. The global torch RNG is restored afterwards.
+    verbose : int, default=0
+        1 prints skorch's per-epoch table.
+    **kwargs
+        Routed skorch parameters (``module__*``, ``optimizer__*``,
+        ``iterator_train__*``, ``callbacks__*`` ...).
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained network.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels in the user's encoding.
+    n_channels_in_ : int
+        Channels seen in ``fit``.
+    n_timepoints_in_ : int
+        Series length seen in ``fit``.
+    history_ : skorch.history.History
+        Per-epoch record, including every loss term as ``train_<term>``.
+    """
+
+    #: whether ``fit`` must receive target data (``X_tgt`` or packed rows)
+    _requires_target = False
+    #: default routed parameters; explicit user values win
+    _default_kwargs = {
+        "optimizer__weight_decay": 1e-4,
+        "iterator_train__shuffle": True,
+    }
+    # X_tgt and sample_domain are requested by default so GridSearchCV,
+    # cross_validate and skada route them when metadata routing is on.
+    __metadata_request__fit = {"X_tgt": True, "sample_domain": True}
+    __metadata_request__partial_fit = {"X_tgt": True, "sample_domain": True}
+    __metadata_request__predict = {"sample_domain": True}
+    __metadata_request__predict_proba = {"sample_domain": True}
+    __metadata_request__score = {"sample_domain": True}
+
+    def __init__(
+        self,
+        module=CNN1D,
+        *,
+        criterion=nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-2,
+        max_epochs=10,
+        batch_size=32,
+        train_split=None,
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_split=train_split,
+            verbose=verbose,
+            **{**self._default_kwargs, **kwargs},
+        )
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.two_d_array = True
+        tags.target_tags.required = True
+        return tags
+
+    @property
+    def _default_callbacks(self):
+        return [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            (
+                "valid_acc",
+                EpochScoring(
+                    _encoded_accuracy, name="valid_acc", lower_is_better=False
+                ),
+            ),
+            ("print_log", PrintLog()),
+        ]
+
+    @property
+    def classes_(self):
+        """Class labels in the user's encoding."""
+        if not hasattr(self, "label_encoder_"):
+            raise AttributeError(
+                f"{type(self).__name__} is not fitted yet and has no classes_; "
+                "call fit first."
+            )
+        return self.label_encoder_.classes_
+
+    # ---------------------------------------------------------------- modules
+    def _module_kwargs(self, module_cls):
+        """Data-derived shapes for a module class, as its signature asks."""
+        shapes = {"n_channels": self.n_channels_in_, "n_classes": len(self.classes_)}
+        try:
+            accepted = inspect.signature(module_cls).parameters
+        except (TypeError, ValueError):
+            accepted = {}
+        if "n_timepoints" in accepted:
+            shapes["n_timepoints"] = self.n_timepoints_in_
+        return shapes
+
+    def _needs_fixed_length(self):
+        module = self.module if isinstance(self.module, type) else type(self.module)
+        try:
+            return "n_timepoints" in inspect.signature(module).parameters
+        except (TypeError, ValueError):
+            return False
+
+    def initialize_module(self):
+        """Build ``module_`` with ``n_channels``/``n_classes`` taken from the data."""
+        if not hasattr(self, "n_channels_in_"):
+            raise NotFittedError(
+                f"{type(self).__name__} builds its module from the data: call fit(X, y)"
+                " instead of initialize()."
+            )
+        if isinstance(self.module, nn.Module):
+            module = copy.deepcopy(self.module)  # the user's instance stays untouched
+        else:
+            kwargs = {
+                **self._module_kwargs(self.module),
+                **self.get_params_for("module"),
+            }
+            module = self.module(**kwargs)
+        self.module_ = module
+        return self
+
+    def initialize_component(self, name, **shapes):
+        """Build an extra module (``discriminator`` ...) the skorch way.
+
+        ``self.<name>`` is the class (a constructor parameter); ``<name>__*``
+        parameters are routed to it, so ``set_params(discriminator__hidden=32)``
+        works. Call it inside :meth:`initialize_module` and assign the result to
+        ``self.<name>_``.
+        """
+        factory = getattr(self, name)
+        kwargs = {**shapes, **self.get_params_for(name)}
+        if isinstance(factory, nn.Module):
+            return copy.deepcopy(factory) if not kwargs else type(factory)(**kwargs)
+        return factory(**kwargs)
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """One optimizer per group of :meth:`optimizer_groups`, skorch-registered."""
+        for name, module_names in self.optimizer_groups().items():
+            named = itertools.chain.from_iterable(
+                getattr(self, m + "_").named_parameters() for m in module_names
+            )
+            args, kwargs = self.get_params_for_optimizer(name, named)
+            setattr(self, name + "_", self.optimizer(*args, **kwargs))
+        return self
+
+    def optimizer_groups(self):
+        """Map each optimizer name to the modules it trains.
+
+        Override to add optimizers, e.g. ``{"optimizer": ["module", "adapter"],
+        "optimizer_disc": ["discriminator"]}``; ``optimizer_disc__lr`` then routes
+        to the second one.
+        """
+        return {"optimizer": ["module"]}
+
+    # ---------------------------------------------------------------- seeding
+    def _seed(self):
+        if self.random_state is None:
+            return None
+        if isinstance(self.random_state, (int, np.integer)):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
+
+    @contextmanager
+    def _seeded(self):
+        seed = self._seed()
+        if seed is None:
+            yield
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            yield
+
+    # ------------------------------------------------------------- validation
+    def _validate_X(self, X, name="X"):
+        fitted = hasattr(self, "n_channels_in_")
+        return check_time_series(
+            X,
+            name=name,
+            n_channels=self.n_channels_in_ if fitted else None,
+            n_timepoints=(
+                self.n_timepoints_in_ if fitted and self._needs_fixed_length() else None
+            ),
+        )
+
+    def _validate_training_data(self, X, y, X_tgt, sample_domain, reset):
+        X, y, X_tgt = split_packed_domains(X, y, X_tgt, sample_domain)
+        X = check_time_series(X, name="X")
+        y = check_labels(y, len(X))
+        if reset:
+            self.n_channels_in_ = X.shape[1]
+            self.n_timepoints_in_ = X.shape[2]
+            self.label_encoder_ = LabelEncoder().fit(y)
+        else:
+            X = self._validate_X(X)
+            unknown = np.setdiff1d(np.unique(y), self.classes_)
+            if len(unknown):
+                raise ValueError(
+                    f"y has labels {unknown.tolist()} not seen in the first fit "
+                    f"(classes_ = {self.classes_.tolist()}); refit from scratch."
+                )
+        if X_tgt is not None:
+            X_tgt = check_time_series(
+                X_tgt,
+                name="X_tgt",
+                n_channels=X.shape[1],
+                n_timepoints=X.shape[2] if self._needs_fixed_length() else None,
+            )
+        elif self._requires_target:
+            raise ValueError(
+                f"{type(self).__name__} needs unlabelled target data: call "
+                "fit(X_src, y_src, X_tgt) or pass skada's packed form with "
+                "sample_domain < 0 for target rows."
+            )
+        return X, self.label_encoder_.transform(y).astype(np.int64), X_tgt
+
+    # ----------------------------------------------------------------- fitting
+    def fit(self, X, y, X_tgt=None, *, sample_domain=None, **fit_params):
+        """Fit on labelled source series and optional unlabelled target series.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_channels, n_timepoints)
+            Labelled (source) series; 2-D is read as univariate.
+        y : array-like of shape (n_samples,)
+            Labels of ``X`` (ints or strings).
+        X_tgt : array-like of shape (n_target, n_channels, n_timepoints), optional
+            Unlabelled target-domain (or transfer) series.
+        sample_domain : array-like of shape (n_samples,), optional
+            skada's packed form: rows with ``sample_domain < 0`` are target rows
+            (their labels are ignored); do not pass ``X_tgt`` then.
+        **fit_params
+            Passed to skorch's ``fit`` (not to the module).
+
+        Returns
+        -------
+        self
+        """
+        reset = not (self.warm_start and self.initialized_)
+        X, y, X_tgt = self._validate_training_data(X, y, X_tgt, sample_domain, reset)
+        self._prepare_fit(X, y, X_tgt)
+        with self._seeded():
+            if reset:
+                self.initialize()
+            return self._fit_paired(X, y, X_tgt, fit_params)
+
+    def partial_fit(self, X, y, X_tgt=None, *, sample_domain=None, classes=None, **kw):
+        """Continue training without re-initialising (see :meth:`fit`)."""
+        reset = not self.initialized_
+        X, y, X_tgt = self._validate_training_data(X, y, X_tgt, sample_domain, reset)
+        self._prepare_fit(X, y, X_tgt)
+        with self._seeded():
+            if reset:
+                self.initialize()
+            return self._fit_paired(X, y, X_tgt, kw)
+
+    def _prepare_fit(self, X, y, X_tgt):
+        """Hook run after validation, before the modules are built."""
+
+    def _fit_paired(self, X, y, X_tgt, fit_params):
+        n_batches = math.ceil(len(X) / self.batch_size) if self.batch_size > 0 else 1
+        self.steps_per_epoch_ = n_batches
+        self._target_data_ = None if X_tgt is None else torch.from_numpy(X_tgt)
+        self._target_batches_ = None
+        try:
+            NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+        finally:
+            # iterators are not picklable and target data must not outlive fit
+            del self._target_data_, self._target_batches_
+        return self
+
+    def _draw_target_batch(self):
+        """Next target mini-batch; the target set is reshuffled on every pass."""
+        if self._target_data_ is None:
+            return None
+        if self._target_batches_ is not None:
+            batch = next(self._target_batches_, None)
+            if batch is not None:
+                return batch
+        n = len(self._target_data_)
+        size = n if self.batch_size <= 0 else min(self.batch_size, n)
+        order = torch.randperm(n)
+        self._target_batches_ = (
+            self._target_data_[order[i : i + size]] for i in range(0, n, size)
+        )
+        return next(self._target_batches_)
+
+    @property
+    def current_epoch(self):
+        """1-based index of the epoch being trained."""
+        return len(self.history)
+
+    @property
+    def progress(self):
+        """Fraction of the planned training steps done, in [0, 1]."""
+        done = sum(len(row["batches"]) for row in self.history)
+        total = max(1, self.max_epochs * self.steps_per_epoch_)
+        return min(1.0, done / total)
+
+    def _set_training(self, training=True):
+        super()._set_training(training)
+        for name in self._frozen_modules():
+            getattr(self, name + "_").eval()
+
+    def _frozen_modules(self):
+        return []
+
+    def get_all_learnable_params(self):
+        frozen = set(self._frozen_modules())
+        for name in self._modules + self._criteria:
+            if name in frozen:
+                continue
+            module = getattr(self, name + "_")
+            if hasattr(module, "named_parameters"):
+                yield from module.named_parameters()
+
+    # -------------------------------------------------------------- the hook
+    def compute_losses(self, X, y, X_tgt):
+        """Loss terms for one step; override in each method.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (batch, n_channels, n_timepoints)
+            Source mini-batch.
+        y : torch.Tensor of shape (batch,)
+            Encoded source labels.
+        X_tgt : torch.Tensor or None
+            The paired target mini-batch, or None when fit got no target data.
+
+        Returns
+        -------
+        terms : dict of str to torch.Tensor
+            Must hold ``"loss"`` (the total to minimise) and may hold ``"y_pred"``
+            (student source logits); every other entry is logged as
+            ``train_<name>``.
+        """
+        logits = self.module_(X)
+        ce = self.criterion_(logits, y)
+        return {"loss": ce, "ce": ce, "y_pred": logits}
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        X, y = unpack_data(batch)
+        X_tgt = self._draw_target_batch()
+        terms = self.compute_losses(X, y, X_tgt)
+        terms["loss"].backward()
+        self.record_terms(terms)
+        return {"loss": terms["loss"], "y_pred": terms.get("y_pred")}
+
+    def record_terms(self, terms):
+        """Log the scalar loss terms of this batch (averaged per epoch later)."""
+        for key, value in terms.items():
+            if key in ("loss", "y_pred") or value is None:
+                continue
+            value = value.item() if torch.is_tensor(value) else float(value)
+            self.history.record_batch("train_" + key, value)
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Average each logged loss term over the epoch's batches."""
+        batches = self.history[-1]["batches"]
+        keys = {k for b in batches for k in b if k.startswith("train_")}
+        for key in sorted(keys - {"train_loss", "train_batch_size"}):
+            pairs = [
+                (b[key], b.get("train_batch_size", 1)) for b in batches if key in b
+            ]
+            values, sizes = zip(*pairs)
+            self.history.record(key, float(np.average(values, weights=sizes)))
+
+    # -------------------------------------------------------------- predicting
+    def _prepare_input(self, X):
+        if is_dataset(X):  # skorch's own validation split
+            return X
+        self.check_is_fitted()
+        return self._validate_X(X)
+
+    def predict_proba(self, X, sample_domain=None):
+        """Class probabilities, columns ordered as ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_channels, n_timepoints)
+            Series to classify.
+        sample_domain : array-like, optional
+            Accepted for skada compatibility and ignored.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return super().predict_proba(self._prepare_input(X))
+
+    def predict(self, X, sample_domain=None):
+        """Predicted labels in the user's encoding (see ``classes_``)."""
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None, sample_domain=None):
+        """Accuracy on ``(X, y)``; ``sample_domain`` is accepted and ignored."""
+        return super().score(X, y, sample_weight=sample_weight)
+
+    def check_is_fitted(self, attributes=None, *args, **kwargs):
+        if not self.initialized_ or not hasattr(self, "label_encoder_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call "
+                "fit(X, y) before using it."
+            )
+        super().check_is_fitted(attributes, *args, **kwargs)
+
+
+def resolve_teacher(teacher, owner="the distiller"):
+    """Return ``(module, classes)`` of a fitted teacher without modifying it.
+
+    Accepted: a trained ``torch.nn.Module`` (classes unknown), a fitted
+    skorch/skkd estimator (``module_``, and ``classes_`` when it has them), or
+    either wrapped in ``sklearn.frozen.FrozenEstimator``.
+
+    Parameters
+    ----------
+    teacher : object
+        The teacher.
+    owner : str
+        Estimator name for error messages.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        The teacher's network (the caller's object: copy before use).
+    classes : ndarray or None
+        The teacher's classes when it is an estimator.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> module, classes = resolve_teacher(nn.Linear(3, 2))
+    >>> classes is None
+    True
+    """
+    if teacher is None:
+        raise ValueError(
+            f"{owner} needs a fitted teacher: pass teacher=FrozenEstimator(fitted_net)"
+            " or a trained torch.nn.Module."
+        )
+    obj = teacher
+    while not isinstance(obj, nn.Module) and hasattr(obj, "estimator"):
+        obj = obj.estimator  # sklearn.frozen.FrozenEstimator and similar wrappers
+    if isinstance(obj, nn.Module):
+        return obj, None
+    if hasattr(obj, "initialized_") or hasattr(obj, "module"):  # skorch-style net
+        if not getattr(obj, "initialized_", False) or not hasattr(obj, "module_"):
+            raise NotFittedError(
+                f"The teacher {type(obj).__name__} is not fitted. Fit it first "
+                "(skkd never retrains a teacher silently), then pass "
+                "FrozenEstimator(teacher)."
+            )
+        try:
+            classes = obj.classes_
+        except (AttributeError, ValueError):  # skorch nets may not know their classes
+            classes = None
+        return obj.module_, None if classes is None else np.asarray(classes)
+    raise TypeError(
+        f"teacher must be a trained torch.nn.Module, a fitted skorch/skkd "
+        f"estimator, or one wrapped in FrozenEstimator; got {type(obj).__name__}."
+    )
+
+
+class BaseDistiller(BaseTimeSeriesClassifier):
+    """Engine of the distillers: :class:`BaseTimeSeriesClassifier` plus a teacher.
+
+    The teacher is never modified: ``teacher_module_`` is a frozen deep copy (no
+    gradient, eval mode, in no optimizer), rebuilt at every fit. ``clone`` keeps
+    the teacher fitted (a fitted estimator is shared, a bare module copied), so
+    ``GridSearchCV`` can search distillation hyperparameters.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module or fitted estimator
+        The trained teacher; ``FrozenEstimator(fitted_net)`` is the recommended
+        form.
+    module : type or torch.nn.Module, default=CNN1D
+        The student.
+    **kwargs
+        As :class:`BaseTimeSeriesClassifier`.
+
+    Attributes
+    ----------
+    teacher_module_ : torch.nn.Module
+        Frozen copy of the teacher's network.
+    """
+
+    _default_kwargs = {
+        **BaseTimeSeriesClassifier._default_kwargs,
+        "optimizer__betas": (0.5, 0.99),
+    }
+
+    def __init__(self, teacher=None, module=CNN1D, **kwargs):
+        super().__init__(module, **kwargs)
+        self.teacher = teacher
+
+    def __sklearn_clone__(self):
+        # sklearn's clone would re-create a bare fitted skorch teacher unfitted
+        params = self.get_params(deep=False)
+        teacher = params.pop("teacher")
+        if isinstance(teacher, nn.Module):
+            teacher = copy.deepcopy(teacher)
+        params = {k: clone(v, safe=False) for k, v in params.items()}
+        new = type(self)(teacher=teacher, **params)
+        if hasattr(self, "_metadata_request"):
+            new._metadata_request = copy.deepcopy(self._metadata_request)
+        return new
+
+    def _frozen_modules(self):
+        return ["teacher_module"]
+
+    def _prepare_fit(self, X, y, X_tgt):
+        module, classes = resolve_teacher(self.teacher, type(self).__name__)
+        n_classes = len(self.classes_)
+        if classes is not None and not np.array_equal(
+            np.asarray(classes), self.classes_
+        ):
+            raise ValueError(
+                f"The teacher was fitted on classes {np.asarray(classes).tolist()} but "
+                f"y has classes {self.classes_.tolist()}; distil on data with the "
+                "teacher's label set."
+            )
+        probe = torch.from_numpy(X[:2])
+        try:
+            # a copy in eval mode: the probe must not touch the caller's teacher
+            with torch.no_grad():
+                out = copy.deepcopy(module).eval()(probe)
+        except Exception as exc:
+            raise ValueError(
+                f"The teacher failed on inputs of shape {tuple(probe.shape[1:])} "
+                f"(channels, timepoints): {exc}. Pass data shaped as the teacher "
+                "was trained on."
+            ) from exc
+        out = out[0] if isinstance(out, tuple) else out
+        if out.ndim != 2 or out.shape[1] != n_classes:
+            raise ValueError(
+                f"The teacher outputs {tuple(out.shape[1:])} values per sample but y "
+                f"has {n_classes} classes; the teacher must be trained on the same "
+                "classes."
+            )
+
+    def initialize_module(self):
+        """Build the student and a frozen copy of the teacher."""
+        super().initialize_module()
+        module, _ = resolve_teacher(self.teacher, type(self).__name__)
+        teacher = copy.deepcopy(module).eval()
+        for param in teacher.parameters():
+            param.requires_grad_(False)
+        self.teacher_module_ = teacher
+        return self
+
+    def teacher_logits(self, X):
+        """Teacher logits for a batch, without gradient."""
+        with torch.no_grad():
+            out = self.teacher_module_(X)
+        return out[0] if isinstance(out, tuple) else out
+
+    def teacher_features(self, X):
+        """Teacher embedding (``forward_features``) for a batch, without gradient."""
+        if not hasattr(self.teacher_module_, "forward_features"):
+            raise TypeError(
+                f"{type(self).__name__} needs teacher features, but the teacher "
+                f"{type(self.teacher_module_).__name__} has no forward_features(x); "
+                "use an skkd backbone or add that method."
+            )
+        with torch.no_grad():
+            return self.teacher_module_.forward_features(X)
