@@ -10,9 +10,8 @@ __all__ = ["check_time_series", "check_labels", "split_packed_domains"]
 
 
 def _to_numpy(X, name):
-    if hasattr(X, "detach") and hasattr(
-        X, "cpu"
-    ):  # torch.Tensor, without importing torch
+    # a torch.Tensor, recognised without importing torch
+    if hasattr(X, "detach") and hasattr(X, "cpu"):
         return X.detach().cpu().numpy()
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(

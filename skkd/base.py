@@ -15,14 +15,14 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
-from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
-from skorch.dataset import unpack_data
-from skorch.utils import is_dataset
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
+from skorch import NeuralNetClassifier
+from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset
 from torch import nn
 
 from ._validation import check_labels, check_time_series, split_packed_domains
@@ -293,7 +293,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
             yield
 
     # ------------------------------------------------------------- validation
-    def _validate_X(self, X, name="X"):
+    def _check_input(self, X, name="X"):
         fitted = hasattr(self, "n_channels_in_")
         return check_time_series(
             X,
@@ -313,7 +313,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
             self.n_timepoints_in_ = X.shape[2]
             self.label_encoder_ = LabelEncoder().fit(y)
         else:
-            X = self._validate_X(X)
+            X = self._check_input(X)
             unknown = np.setdiff1d(np.unique(y), self.classes_)
             if len(unknown):
                 raise ValueError(
@@ -481,10 +481,9 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         batches = self.history[-1]["batches"]
         keys = {k for b in batches for k in b if k.startswith("train_")}
         for key in sorted(keys - {"train_loss", "train_batch_size"}):
-            pairs = [
-                (b[key], b.get("train_batch_size", 1)) for b in batches if key in b
-            ]
-            values, sizes = zip(*pairs)
+            seen = [b for b in batches if key in b]
+            values = [b[key] for b in seen]
+            sizes = [b.get("train_batch_size", 1) for b in seen]
             self.history.record(key, float(np.average(values, weights=sizes)))
 
     # -------------------------------------------------------------- predicting
@@ -492,7 +491,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         if is_dataset(X):  # skorch's own validation split
             return X
         self.check_is_fitted()
-        return self._validate_X(X)
+        return self._check_input(X)
 
     def predict_proba(self, X, sample_domain=None):
         """Class probabilities, columns ordered as ``classes_``.

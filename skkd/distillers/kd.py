@@ -43,7 +43,8 @@ class KDClassifier(BaseDistiller):
     >>> from skkd import KDClassifier, TimeSeriesClassifier
     >>> from skkd.datasets import make_domain_shift
     >>> d = make_domain_shift(random_state=0)
-    >>> teacher = TimeSeriesClassifier(max_epochs=2, random_state=0).fit(d.X_src, d.y_src)
+    >>> teacher = TimeSeriesClassifier(max_epochs=2, random_state=0)
+    >>> teacher = teacher.fit(d.X_src, d.y_src)
     >>> student = KDClassifier(FrozenEstimator(teacher), module__widths=(8, 16),
     ...                        max_epochs=2, random_state=0)
     >>> student.fit(d.X_src, d.y_src, d.X_tgt).predict(d.X_tgt_test).shape
