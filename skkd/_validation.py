@@ -4,7 +4,10 @@ Every check raises a ``ValueError``/``TypeError`` whose message names the proble
 and the fix, and never modifies the caller's arrays (inputs are copied on cast).
 """
 
+import warnings
+
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 __all__ = ["check_time_series", "check_labels", "split_packed_domains"]
 
@@ -50,6 +53,20 @@ n_timepoints)
     (4, 1, 10)
     """
     arr = _to_numpy(X, name)
+    if arr.dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {arr.dtype}. Pass real "
+            "values (e.g. np.abs(X) or the real and imaginary parts as channels)."
+        )
+    if arr.dtype.kind == "O":  # numbers stored as objects are fine
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"{name} must hold numbers, but an entry could not be converted "
+                f"({exc}). Convert it to a numeric array of shape "
+                "(n_samples, n_channels, n_timepoints)."
+            ) from exc
     if arr.dtype.kind not in "biuf":
         raise TypeError(
             f"{name} must hold numbers, got dtype {arr.dtype}. Convert it to a numeric "
@@ -61,12 +78,16 @@ n_timepoints)
         raise ValueError(
             f"{name} must be 3-D (n_samples, n_channels, n_timepoints), or 2-D "
             f"(n_samples, n_timepoints) for univariate series; got shape {arr.shape}. "
-            "Reshape it, e.g. X.reshape(n_samples, n_channels, n_timepoints)."
+            "Reshape your data, e.g. X.reshape(n_samples, n_channels, n_timepoints)."
         )
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty (0 samples); pass at least one series.")
     if arr.shape[2] == 0:
-        raise ValueError(f"{name} has series of length 0; pass non-empty series.")
+        shape = _to_numpy(X, name).shape
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is "
+            f"required: {name} holds series of length 0; pass non-empty series."
+        )
     arr = np.array(arr, dtype=np.float32, copy=True)
     if not np.isfinite(arr).all():
         n_bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
@@ -81,8 +102,9 @@ n_timepoints)
         )
     if n_timepoints is not None and arr.shape[2] != n_timepoints:
         raise ValueError(
-            f"{name} has series of length {arr.shape[2]} but the module needs length "
-            f"{n_timepoints}. Resample or pad the series to {n_timepoints} points."
+            f"{name} has series of length {arr.shape[2]} but the estimator was fitted "
+            f"on length {n_timepoints}. Resample or pad the series to {n_timepoints} "
+            "points."
         )
     return arr
 
@@ -108,10 +130,17 @@ def check_labels(y, n_samples):
     """
     if y is None:
         raise ValueError(
-            "y is required: pass the class labels of the (source) series as fit(X, y)."
+            "This classifier requires y to be passed, but the target y is None: pass "
+            "the class labels of the (source) series as fit(X, y)."
         )
     y = np.asarray(_to_numpy(y, "y"))
     if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; it is "
+            "raveled. Pass y with shape (n_samples,) to silence this warning.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         y = y.ravel()
     if y.ndim != 1:
         raise ValueError(
@@ -132,7 +161,7 @@ def check_labels(y, n_samples):
         )
     if len(np.unique(y)) < 2:
         raise ValueError(
-            f"y has a single class ({np.unique(y)!r}); a classifier needs at least 2 "
+            f"y has only one class ({np.unique(y)!r}); a classifier needs at least 2 "
             "classes in the training labels."
         )
     return y

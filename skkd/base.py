@@ -172,6 +172,11 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ sklearn
+    def _get_param_names(self):
+        # skorch lists every public __dict__ entry; private state
+        # (``_params_to_validate`` ...) is never a hyperparameter
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
@@ -215,13 +220,6 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         if "n_timepoints" in accepted:
             shapes["n_timepoints"] = self.n_timepoints_in_
         return shapes
-
-    def _needs_fixed_length(self):
-        module = self.module if isinstance(self.module, type) else type(self.module)
-        try:
-            return "n_timepoints" in inspect.signature(module).parameters
-        except (TypeError, ValueError):
-            return False
 
     def initialize_module(self):
         """Build ``module_`` with ``n_channels``/``n_classes`` taken from the data."""
@@ -294,14 +292,13 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------- validation
     def _check_input(self, X, name="X"):
+        # series must match the fitted channels and length, as in sktime
         fitted = hasattr(self, "n_channels_in_")
         return check_time_series(
             X,
             name=name,
             n_channels=self.n_channels_in_ if fitted else None,
-            n_timepoints=(
-                self.n_timepoints_in_ if fitted and self._needs_fixed_length() else None
-            ),
+            n_timepoints=self.n_timepoints_in_ if fitted else None,
         )
 
     def _validate_training_data(self, X, y, X_tgt, sample_domain, reset):
@@ -325,7 +322,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                 X_tgt,
                 name="X_tgt",
                 n_channels=X.shape[1],
-                n_timepoints=X.shape[2] if self._needs_fixed_length() else None,
+                n_timepoints=X.shape[2],
             )
         elif self._requires_target:
             raise ValueError(
@@ -336,7 +333,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         return X, self.label_encoder_.transform(y).astype(np.int64), X_tgt
 
     # ----------------------------------------------------------------- fitting
-    def fit(self, X, y, X_tgt=None, *, sample_domain=None, **fit_params):
+    def fit(self, X, y, X_tgt=None, *, sample_domain=None):
         """Fit on labelled source series and optional unlabelled target series.
 
         Parameters
@@ -350,9 +347,6 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         sample_domain : array-like of shape (n_samples,), optional
             skada's packed form: rows with ``sample_domain < 0`` are target rows
             (their labels are ignored); do not pass ``X_tgt`` then.
-        **fit_params
-            Passed to skorch's ``fit`` (not to the module).
-
         Returns
         -------
         self
@@ -363,9 +357,9 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         with self._seeded():
             if reset:
                 self.initialize()
-            return self._fit_paired(X, y, X_tgt, fit_params)
+            return self._fit_paired(X, y, X_tgt)
 
-    def partial_fit(self, X, y, X_tgt=None, *, sample_domain=None, classes=None, **kw):
+    def partial_fit(self, X, y, X_tgt=None, *, sample_domain=None, classes=None):
         """Continue training without re-initialising (see :meth:`fit`)."""
         reset = not self.initialized_
         X, y, X_tgt = self._validate_training_data(X, y, X_tgt, sample_domain, reset)
@@ -373,18 +367,19 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         with self._seeded():
             if reset:
                 self.initialize()
-            return self._fit_paired(X, y, X_tgt, kw)
+            return self._fit_paired(X, y, X_tgt)
 
     def _prepare_fit(self, X, y, X_tgt):
         """Hook run after validation, before the modules are built."""
 
-    def _fit_paired(self, X, y, X_tgt, fit_params):
+    def _fit_paired(self, X, y, X_tgt):
         n_batches = math.ceil(len(X) / self.batch_size) if self.batch_size > 0 else 1
         self.steps_per_epoch_ = n_batches
         self._target_data_ = None if X_tgt is None else torch.from_numpy(X_tgt)
         self._target_batches_ = None
         try:
-            NeuralNetClassifier.partial_fit(self, X, y, **fit_params)
+            # nothing reaches module.forward: target batches are drawn per step
+            NeuralNetClassifier.partial_fit(self, X, y)
         finally:
             # iterators are not picklable and target data must not outlive fit
             del self._target_data_, self._target_batches_
@@ -631,8 +626,12 @@ class BaseDistiller(BaseTimeSeriesClassifier):
     def _frozen_modules(self):
         return ["teacher_module"]
 
+    def _resolve_teacher(self):
+        """``(module, classes)`` of the teacher; see :func:`resolve_teacher`."""
+        return resolve_teacher(self.teacher, type(self).__name__)
+
     def _prepare_fit(self, X, y, X_tgt):
-        module, classes = resolve_teacher(self.teacher, type(self).__name__)
+        module, classes = self._resolve_teacher()
         n_classes = len(self.classes_)
         if classes is not None and not np.array_equal(
             np.asarray(classes), self.classes_
@@ -664,7 +663,7 @@ class BaseDistiller(BaseTimeSeriesClassifier):
     def initialize_module(self):
         """Build the student and a frozen copy of the teacher."""
         super().initialize_module()
-        module, _ = resolve_teacher(self.teacher, type(self).__name__)
+        module, _ = self._resolve_teacher()
         teacher = copy.deepcopy(module).eval()
         for param in teacher.parameters():
             param.requires_grad_(False)

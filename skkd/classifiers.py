@@ -45,10 +45,6 @@ class TimeSeriesClassifier(BaseTimeSeriesClassifier):
     (60,)
     """
 
-    def fit(self, X, y, X_tgt=None, *, sample_domain=None, **fit_params):
-        """Fit on labelled series; ``X_tgt`` (target rows) is ignored."""
-        return super().fit(X, y, X_tgt, sample_domain=sample_domain, **fit_params)
-
     def _draw_target_batch(self):
         return None  # supervised: never spend time on target batches
 
