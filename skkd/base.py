@@ -611,6 +611,13 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         super().__init__(module, **kwargs)
         self.teacher = teacher
 
+    def __setattr__(self, name, value):
+        if name == "teacher":
+            # a bare nn.Module teacher is a hyperparameter, not a skorch component
+            object.__setattr__(self, name, value)
+            return
+        super().__setattr__(name, value)
+
     def __sklearn_clone__(self):
         # sklearn's clone would re-create a bare fitted skorch teacher unfitted
         params = self.get_params(deep=False)

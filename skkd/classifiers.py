@@ -42,7 +42,7 @@ class TimeSeriesClassifier(BaseTimeSeriesClassifier):
     >>> d = make_domain_shift(random_state=0)
     >>> clf = TimeSeriesClassifier(module__widths=(8, 16), max_epochs=2, random_state=0)
     >>> clf.fit(d.X_src, d.y_src).predict(d.X_tgt_test).shape
-    (60,)
+    (120,)
     """
 
     def _draw_target_batch(self):

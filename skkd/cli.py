@@ -71,30 +71,30 @@ def run_demo(scenario="2->11", epochs=10, seed=0, data_home=None, threads=None):
         return estimator, seconds
 
     src = (data.X_src, data.y_src)
-    teacher, t_teacher = fitted(
-        "teacher: DANN", DANNClassifier(**common, **teacher_widths), *src, data.X_tgt
-    )
-    models = [("Teacher (DANN)", teacher, t_teacher)]
-    models.append(
-        ("Student, source only", *fitted(
+    teacher = DANNClassifier(**common, **teacher_widths)
+    plan = [
+        ("Teacher (DANN)", "teacher: DANN", teacher, (*src, data.X_tgt)),
+        (
+            "Student, source only",
             "student: source only",
             TimeSeriesClassifier(**common, **student_widths),
-            *src,
-        ))
-    )
-    models.append(
-        ("Student, DANN", *fitted(
-            "student: DANN", DANNClassifier(**common, **student_widths), *src, data.X_tgt
-        ))
-    )
-    models.append(
-        ("Student, KD (Hinton)", *fitted(
+            src,
+        ),
+        (
+            "Student, DANN",
+            "student: DANN",
+            DANNClassifier(**common, **student_widths),
+            (*src, data.X_tgt),
+        ),
+        (
+            "Student, KD (Hinton)",
             "student: KD",
             KDClassifier(FrozenEstimator(teacher), **common, **student_widths),
-            *src,
-            data.X_tgt,
-        ))
-    )
+            (*src, data.X_tgt),
+        ),
+    ]
+    # in order: the KD student's FrozenEstimator wraps the teacher fitted first
+    models = [(name, *fitted(tag, est, *args)) for name, tag, est, args in plan]
 
     input_shape = data.X_src.shape[1:]
     teacher_params = count_parameters(teacher)
@@ -171,9 +171,8 @@ def main(argv=None):
         )
         table = format_table(rows, args.scenario, args.epochs, args.seed)
         total = time.perf_counter() - start
-        table += f"\n\nTotal wall time: {total:.1f} s (command: skkd demo"
-        table += "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:])[1:])
-        table += ")"
+        words = sys.argv[1:] if argv is None else list(argv)
+        table += f"\n\nTotal wall time: {total:.1f} s (command: skkd {' '.join(words)})"
         print(table)
         if args.save:
             with open(args.save, "w", encoding="utf-8") as handle:

@@ -3,13 +3,9 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from skkd import TimeSeriesClassifier
 from skkd.datasets import make_domain_shift
-
-# Small nets run faster on one thread, and results are then bit-reproducible.
-torch.set_num_threads(1)
 
 #: the UCI-HAR subjects beside the checkout (tests and CI only; the package
 #: itself never reads this path)

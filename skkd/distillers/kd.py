@@ -48,7 +48,7 @@ class KDClassifier(BaseDistiller):
     >>> student = KDClassifier(FrozenEstimator(teacher), module__widths=(8, 16),
     ...                        max_epochs=2, random_state=0)
     >>> student.fit(d.X_src, d.y_src, d.X_tgt).predict(d.X_tgt_test).shape
-    (60,)
+    (120,)
     """
 
     def __init__(
