@@ -31,39 +31,8 @@ from .nn import CNN1D
 __all__ = [
     "BaseTimeSeriesClassifier",
     "BaseDistiller",
-    "grl_coefficient",
     "resolve_teacher",
 ]
-
-
-def grl_coefficient(progress, schedule="constant"):
-    """Gradient-reversal coefficient for a training progress in [0, 1].
-
-    ``"ramp"`` is the DANN schedule ``2 / (1 + exp(-10 p)) - 1`` (Ganin et al.,
-    JMLR 2016); ``"constant"`` is 1 throughout (what the UNI-KD/AdaTime released
-    code effectively uses).
-
-    Parameters
-    ----------
-    progress : float
-        Fraction of training done, in [0, 1].
-    schedule : {"constant", "ramp"}
-        Which schedule.
-
-    Returns
-    -------
-    alpha : float
-
-    Examples
-    --------
-    >>> grl_coefficient(0.0, "ramp"), grl_coefficient(0.3, "constant")
-    (0.0, 1.0)
-    """
-    if schedule == "constant":
-        return 1.0
-    if schedule == "ramp":
-        return 2.0 / (1.0 + math.exp(-10.0 * progress)) - 1.0
-    raise ValueError(f"grl_schedule must be 'constant' or 'ramp', got {schedule!r}.")
 
 
 def _encoded_accuracy(net, X, y):
@@ -593,6 +562,10 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         form.
     module : type or torch.nn.Module, default=CNN1D
         The student.
+    teacher_feature_layer : str or None, default=None
+        For feature-based methods and a teacher without ``forward_features``:
+        the name (as in ``named_modules()``) of the layer whose output is the
+        teacher's feature (3-D outputs are averaged over time).
     **kwargs
         As :class:`BaseTimeSeriesClassifier`.
 
@@ -600,16 +573,22 @@ class BaseDistiller(BaseTimeSeriesClassifier):
     ----------
     teacher_module_ : torch.nn.Module
         Frozen copy of the teacher's network.
+    teacher_n_features_ : int
+        Width of the teacher's features (feature-based methods only).
     """
+
+    #: feature-based methods read teacher features; checked at the start of fit
+    _uses_teacher_features = False
 
     _default_kwargs = {
         **BaseTimeSeriesClassifier._default_kwargs,
         "optimizer__betas": (0.5, 0.99),
     }
 
-    def __init__(self, teacher=None, module=CNN1D, **kwargs):
-        super().__init__(module, **kwargs)
+    def __init__(self, teacher=None, module=CNN1D, *, teacher_feature_layer=None, **kw):
+        super().__init__(module, **kw)
         self.teacher = teacher
+        self.teacher_feature_layer = teacher_feature_layer
 
     def __setattr__(self, name, value):
         if name == "teacher":
@@ -666,6 +645,11 @@ class BaseDistiller(BaseTimeSeriesClassifier):
                 f"has {n_classes} classes; the teacher must be trained on the same "
                 "classes."
             )
+        if self._uses_teacher_features:
+            probe_teacher = copy.deepcopy(module).eval()
+            with torch.no_grad():
+                features = self._features_of(probe_teacher, probe)
+            self.teacher_n_features_ = int(features.shape[1])
 
     def initialize_module(self):
         """Build the student and a frozen copy of the teacher."""
@@ -684,12 +668,40 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         return out[0] if isinstance(out, tuple) else out
 
     def teacher_features(self, X):
-        """Teacher embedding (``forward_features``) for a batch, without gradient."""
-        if not hasattr(self.teacher_module_, "forward_features"):
-            raise TypeError(
-                f"{type(self).__name__} needs teacher features, but the teacher "
-                f"{type(self.teacher_module_).__name__} has no forward_features(x); "
-                "use an skkd backbone or add that method."
-            )
+        """Teacher features for a batch, without gradient.
+
+        ``forward_features`` of skkd backbones, or the output of the layer named
+        by ``teacher_feature_layer`` (averaged over time when 3-D).
+        """
         with torch.no_grad():
-            return self.teacher_module_.forward_features(X)
+            return self._features_of(self.teacher_module_, X)
+
+    def _features_of(self, teacher, X):
+        name = self.teacher_feature_layer
+        if name is None:
+            if not hasattr(teacher, "forward_features"):
+                raise TypeError(
+                    f"{type(self).__name__} needs teacher features, but the teacher "
+                    f"{type(teacher).__name__} has no forward_features(x). Name its "
+                    "feature layer with teacher_feature_layer=<name>, one of: "
+                    f"{[n for n, _ in teacher.named_modules() if n][:20]}."
+                )
+            return teacher.forward_features(X)
+        layers = dict(teacher.named_modules())
+        if name not in layers:
+            raise ValueError(
+                f"teacher_feature_layer={name!r} is not a layer of the teacher; "
+                f"choose one of {[n for n in layers if n][:20]}."
+            )
+        captured = []
+        handle = layers[name].register_forward_hook(
+            lambda _module, _inputs, output: captured.append(output)
+        )
+        try:
+            teacher(X)
+        finally:
+            handle.remove()
+        features = captured[0][0] if isinstance(captured[0], tuple) else captured[0]
+        if features.ndim == 3:  # (batch, channels, time) -> average over time
+            features = features.mean(dim=-1)
+        return features.flatten(start_dim=1)

@@ -3,7 +3,8 @@
 import torch
 import torch.nn.functional as F
 
-from .base import BaseTimeSeriesClassifier, grl_coefficient
+from .base import BaseTimeSeriesClassifier
+from .schedules import grl_coefficient
 from .nn import CNN1D, DomainDiscriminator
 
 __all__ = ["TimeSeriesClassifier", "DANNClassifier"]

@@ -143,6 +143,40 @@ def format_table(rows, scenario, epochs, seed):
     return "\n".join(lines)
 
 
+def bench_suites():
+    """Names of the benchmark suites: the public modules of :mod:`skkd.bench`.
+
+    Examples
+    --------
+    >>> isinstance(bench_suites(), list)
+    True
+    """
+    import pkgutil
+
+    from . import bench
+
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(bench.__path__)
+        if not m.name.startswith("_")
+    )
+
+
+def run_bench_suite(suite, suite_args):
+    """Run ``skkd.bench.<suite>.main(suite_args)``; each suite owns its options."""
+    import importlib
+
+    suites = bench_suites()
+    if suite not in suites:
+        print(
+            f"skkd bench: choose a suite: {', '.join(suites) or '(none installed)'}; "
+            "e.g. skkd bench SUITE --help",
+            file=sys.stderr,
+        )
+        return 2
+    return importlib.import_module(f"skkd.bench.{suite}").main(suite_args) or 0
+
+
 def main(argv=None):
     """Entry point of the ``skkd`` command."""
     parser = argparse.ArgumentParser(prog="skkd", description=__doc__)
@@ -162,7 +196,17 @@ def main(argv=None):
         help="torch threads (default 1: faster than 2 for these small nets on 2 cores)",
     )
     demo.add_argument("--save", default=None, help="also write the table to this file")
+    bench = sub.add_parser(
+        "bench",
+        help="run a benchmark suite (skkd bench SUITE --help for its options)",
+        add_help=False,
+    )
+    bench.add_argument("suite", nargs="?", help=f"one of: {', '.join(bench_suites())}")
+    bench.add_argument("suite_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+
+    if args.command == "bench":
+        return run_bench_suite(args.suite, args.suite_args)
 
     if args.command == "demo":
         start = time.perf_counter()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from skkd import DANNClassifier, TimeSeriesClassifier
-from skkd.base import grl_coefficient
+from skkd.schedules import grl_coefficient
 
 from .conftest import TINY
 
