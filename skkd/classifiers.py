@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 
 from .base import BaseTimeSeriesClassifier
-from .schedules import grl_coefficient
 from .nn import CNN1D, DomainDiscriminator
+from .schedules import grl_coefficient
 
 __all__ = ["TimeSeriesClassifier", "DANNClassifier"]
 
