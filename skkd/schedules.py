@@ -64,7 +64,7 @@ def progressive_beta(epoch, n_epochs, beta_0=0.1, beta_end=0.9, schedule="ln"):
     >>> round(progressive_beta(10, 10), 6)
     0.9
     >>> round(progressive_beta(10, 10, schedule="log10"), 4)
-    0.2589
+    0.2597
     """
     if schedule == "ln":
         log = math.log
