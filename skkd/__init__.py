@@ -6,7 +6,7 @@ Estimators follow ``fit(X_src, y_src, X_tgt)`` / ``predict`` on series shaped
 
 from .base import BaseDistiller, BaseTimeSeriesClassifier
 from .classifiers import DANNClassifier, TimeSeriesClassifier
-from .distillers import KDClassifier
+from .distillers import KDClassifier, UniKDClassifier
 
 __version__ = "0.1.0"
 
@@ -16,5 +16,6 @@ __all__ = [
     "DANNClassifier",
     "KDClassifier",
     "TimeSeriesClassifier",
+    "UniKDClassifier",
     "__version__",
 ]

@@ -1,5 +1,6 @@
 """Distillation estimators, one module per method."""
 
 from .kd import KDClassifier
+from .unikd import UniKDClassifier
 
-__all__ = ["KDClassifier"]
+__all__ = ["KDClassifier", "UniKDClassifier"]
