@@ -1,0 +1,289 @@
+"""Benchmark machinery: the job runner, the reports, and the suites end to end."""
+
+import csv
+import math
+
+import pytest
+
+from skkd.bench._report import (
+    bar_plot,
+    environment,
+    markdown_table,
+    mean_std,
+    write_report,
+)
+from skkd.bench._runner import read_rows, run_jobs
+
+
+# job functions live at module level so loky and Dask workers can unpickle them
+def square_job(x, name="a"):
+    if x == 3:
+        raise ValueError("three is not allowed")
+    return {"square": x * x}
+
+
+def multi_row_job(x, s=""):
+    return [{"part": "first", "value": x}, {"part": "second", "value": -x}]
+
+
+def growing_job(x):
+    # later rows bring a new column: the CSV must be rewritten with the union header
+    return {"value": x, **({"extra": 1.5} if x > 1 else {})}
+
+
+CALLS = []
+
+
+def counting_job(x):
+    CALLS.append(x)
+    return {"value": 10 * x}
+
+
+def _ok(rows):
+    return sorted((r["x"], r["square"]) for r in rows if r["status"] == "ok")
+
+
+def test_a_crashing_job_gives_an_error_row_and_the_others_finish(tmp_path, capsys):
+    path = tmp_path / "b.csv"
+    jobs = [{"x": x} for x in range(1, 6)]
+    rows = run_jobs(jobs, square_job, csv_path=path, key=["x"], desc="toy")
+    assert _ok(rows) == [(1, 1), (2, 4), (4, 16), (5, 25)]
+    (error,) = [r for r in rows if r["status"] == "error"]
+    assert error["x"] == 3 and error["square"] == ""
+    assert "ValueError('three is not allowed')" in error["error"]
+    assert "square_job" in error["error"]  # where it was raised
+    assert all(isinstance(r["seconds"], float) for r in rows)
+    err = capsys.readouterr().err
+    assert "[5/5] toy x=5 ok" in err and "ETA" in err and "error" in err
+
+
+def test_resume_skips_ok_rows_and_retries_errors(tmp_path):
+    path = tmp_path / "b.csv"
+    CALLS.clear()
+    run_jobs([{"x": 1}, {"x": 2}], counting_job, csv_path=path, key=["x"])
+    assert CALLS == [1, 2]
+    rows = run_jobs(
+        [{"x": 1}, {"x": 2}, {"x": 3}], counting_job, csv_path=path, key=["x"]
+    )
+    assert CALLS == [1, 2, 3]  # only the new job ran
+    assert [r["value"] for r in rows] == [10, 20, 30]
+    # an error row does not count as done
+    run_jobs([{"x": 3}], square_job, csv_path=tmp_path / "e.csv", key=["x"])
+    rows = run_jobs([{"x": 3}], counting_job, csv_path=tmp_path / "e.csv", key=["x"])
+    assert [r["status"] for r in rows] == ["error", "ok"]
+
+
+def test_rows_columns_and_parsing(tmp_path):
+    path = tmp_path / "b.csv"
+    rows = run_jobs(
+        [{"x": 1, "s": "2->11"}, {"x": 2, "s": "x"}],
+        multi_row_job,
+        csv_path=path,
+        key=["x", "s"],
+        progress=False,
+    )
+    assert [(r["x"], r["part"], r["value"]) for r in rows] == [
+        (1, "first", 1),
+        (1, "second", -1),
+        (2, "first", 2),
+        (2, "second", -2),
+    ]
+    assert rows[0]["s"] == "2->11"
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == ["x", "s", "part", "value", "status", "error", "seconds"]
+
+    path = tmp_path / "g.csv"
+    rows = run_jobs(
+        [{"x": x} for x in (1, 2, 3)], growing_job, csv_path=path, key=["x"]
+    )
+    assert [r["extra"] for r in rows] == ["", 1.5, 1.5]
+    assert read_rows(path) == rows
+
+
+def test_parallel_gives_the_same_rows_as_serial(tmp_path):
+    jobs = [{"x": x, "name": n} for x in range(1, 6) for n in ("a", "b")]
+
+    def strip(rows):
+        return sorted((r["x"], r["name"], r["status"], r["square"]) for r in rows)
+
+    serial = run_jobs(jobs, square_job, csv_path=tmp_path / "1.csv", key=["x", "name"])
+    parallel = run_jobs(
+        jobs, square_job, csv_path=tmp_path / "2.csv", key=["x", "name"], n_jobs=2
+    )
+    assert strip(serial) == strip(parallel)
+    assert len(parallel) == 10
+
+
+def test_dask_scheduler_runs_jobs(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        rows = run_jobs(
+            [{"x": 1}, {"x": 2}],
+            square_job,
+            csv_path=tmp_path / "d.csv",
+            key=["x"],
+            scheduler=cluster.scheduler_address,
+        )
+    assert _ok(rows) == [(1, 1), (2, 4)]
+
+
+def test_markdown_table_and_mean_std():
+    table = markdown_table(
+        [{"m": "a|b", "v": (1.0, 0.5), "n": 3, "f": math.nan}, {"m": "c"}],
+        ["m", "v", "n", "f"],
+        floatfmt=".1f",
+    )
+    assert table.splitlines() == [
+        "| m | v | n | f |",
+        "|---|---|---|---|",
+        "| a\\|b | 1.0 ± 0.5 | 3 | - |",
+        "| c |  |  |  |",
+    ]
+    with pytest.raises(ValueError, match="same length"):
+        markdown_table([], ["a"], ["a", "b"])
+    assert mean_std([]) == pytest.approx((math.nan, math.nan), nan_ok=True)
+    assert mean_std([1, "", 3]) == (2.0, math.sqrt(2))
+
+
+def test_write_report_header_and_plot(tmp_path):
+    env = environment(["har", "--quick"])
+    for field in ("cores", "torch", "skorch", "sklearn", "numpy", "skkd", "python"):
+        assert env[field]
+    page = write_report(
+        tmp_path / "r.md",
+        "Title",
+        "Intro text.",
+        [("Results", "| a |\n|---|\n| 1 |")],
+        env,
+        75.0,
+    ).read_text()
+    assert page.startswith("# Title\n")
+    assert "`skkd bench har --quick`" in page and "0:01:15" in page
+    assert f"{env['cores']} CPU cores" in page and "## Results" in page
+    png = bar_plot(
+        tmp_path / "p.png",
+        ["a", "b"],
+        {"one": ([1.0, 2.0], [0.1, 0.0]), "two": ([2.0, math.nan], [0.0, 0.0])},
+        "y",
+        "t",
+    )
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_har_quick_end_to_end_and_resume(tmp_path, capsys):
+    from skkd.cli import main
+
+    out = tmp_path / "har"
+    argv = ["bench", "har", "--quick", "--out", str(out)]
+    assert main([*argv, "--methods", "source_only", "kd"]) == 0
+    rows = read_rows(out / "har.csv")
+    assert sorted(r["method"] for r in rows) == ["kd", "source_only"]
+    for r in rows:
+        assert r["status"] == "ok" and r["scenario"] == "2->11" and r["epochs"] == 2
+        assert 0 <= r["macro_f1"] <= 100 and 0 <= r["accuracy"] <= 100
+        assert r["n_test"] == 95 and r["n_test_truncated"] == 64
+        assert r["params"] == 13_366
+    page = (out / "har.md").read_text()
+    assert "`skkd bench har --quick --out" in page and "CPU cores" in page
+    assert "| KD (Hinton) |" in page and "Student, source only" in page
+    kd = next(r for r in rows if r["method"] == "kd")
+    assert f"{kd['macro_f1']:.2f}" in page  # numbers come from the CSV
+    assert (out / "har.png").read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+
+    # resume: nothing is retrained, only the new method runs
+    assert main([*argv, "--methods", "source_only", "kd", "dann_student"]) == 0
+    err = capsys.readouterr().err
+    assert "dann_student: macro-F1" in err
+    assert "kd: macro-F1" not in err and "source_only: macro-F1" not in err
+    rows = read_rows(out / "har.csv")
+    assert sorted(r["method"] for r in rows) == ["dann_student", "kd", "source_only"]
+    assert main([*argv, "--methods", "source_only"]) == 0
+    assert "0 job(s)" in capsys.readouterr().err
+    assert len(read_rows(out / "har.csv")) == 3
+
+
+def test_har_report_tables_ablation_and_errors():
+    from skkd.bench.har import build_report, parse_variant
+
+    scenarios = ["2->11", "7->13"]
+    rows = []
+    for sc, base in zip(scenarios, (80.0, 90.0), strict=True):
+        for seed, delta in ((0, 0.0), (1, 2.0)):
+            for tag, variant, method, shift in (
+                ("default", "", "unikd", 0.0),
+                ("default", "", "teacher", 5.0),
+                ("abl", "target_kd_on=source_logits", "unikd", -10.0),
+            ):
+                rows.append(
+                    {
+                        "tag": tag,
+                        "variant": variant,
+                        "scenario": sc,
+                        "seed": seed,
+                        "epochs": 10,
+                        "method": method,
+                        "status": "ok",
+                        "macro_f1": base + delta + shift,
+                        "macro_f1_truncated": base + delta + shift - 1,
+                        "accuracy": base,
+                        "params": 13366,
+                        "fit_seconds": 1.0,
+                    }
+                )
+    rows.append({**rows[0], "status": "error", "macro_f1": ""})  # ignored
+    rows.append({**rows[0], "epochs": 2, "macro_f1": 1.0})  # other epochs: ignored
+    sections, plot = build_report(rows, 10, scenarios)
+    text = dict(sections)
+    main_table = text["Macro-F1 (%) on the full target test set"]
+    # unikd: 2->11 seeds 80, 82; 7->13 seeds 90, 92; per-seed avgs 85, 87
+    assert "| UNI-KD | 81.00 ± 1.41 | 91.00 ± 1.41 | - | - | - | 86.00 ± 1.41 |" in (
+        main_table
+    )
+    assert "| 90.80 | 94.76 |" in main_table  # published numbers
+    assert "97.00" in main_table  # published teacher, additional avg
+    ablation = text["Ablation `abl`"]
+    assert "target_kd_on=source_logits" in ablation
+    assert "76.00 ± 1.41" in ablation and "86.00 ± 1.41" in ablation
+    assert plot["categories"] == ["Teacher (DANN, 64/128/128)", "UNI-KD"]
+    (series,) = plot["series"].values()
+    assert series[0] == [91.0, 86.0]
+    assert parse_variant("a=1 b=x c=(1, 2)".replace(", ", ",")) == {
+        "a": 1,
+        "b": "x",
+        "c": (1, 2),
+    }
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_variant("oops")
+
+
+def test_har_rejects_a_variant_without_a_tag(tmp_path):
+    from skkd.bench.har import main
+
+    with pytest.raises(SystemExit):
+        main(["--quick", "--out", str(tmp_path), "--variant", "lambda_dc=0.5"])
+    with pytest.raises(SystemExit):
+        main(["--quick", "--out", str(tmp_path), "--methods", "nope"])
+
+
+def test_overhead_suite_kd(tmp_path, capsys):
+    from skkd.cli import main
+
+    argv = ["--method", "kd", "--repeats", "2", "--epochs", "2"]
+    assert main(["bench", "overhead", *argv, "--out", str(tmp_path)]) == 0
+    rows = read_rows(tmp_path / "overhead.csv")
+    assert [r["run"] for r in rows] == [0, 1]
+    assert [r["first"] for r in rows] == ["plain", "skkd"]  # alternating
+    for r in rows:
+        assert r["plain_epoch_s"] > 0 and r["skkd_epoch_s"] > 0
+        assert r["ratio"] == pytest.approx(r["skkd_epoch_s"] / r["plain_epoch_s"])
+    page = (tmp_path / "overhead.md").read_text()
+    assert "Median ratio over 2 paired runs" in page and "KDClassifier" in page
+    assert "[2/2] overhead kd" in capsys.readouterr().err
