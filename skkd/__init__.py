@@ -6,11 +6,22 @@ Estimators follow ``fit(X_src, y_src, X_tgt)`` / ``predict`` on series shaped
 
 from .base import BaseDistiller, BaseTimeSeriesClassifier
 from .classifiers import DANNClassifier, TimeSeriesClassifier
-from .distillers import KDClassifier, UniKDClassifier
+from .distillers import (
+    AADClassifier,
+    FitNetClassifier,
+    JKUClassifier,
+    KDClassifier,
+    MobileDAClassifier,
+    UniKDClassifier,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AADClassifier",
+    "FitNetClassifier",
+    "JKUClassifier",
+    "MobileDAClassifier",
     "BaseDistiller",
     "BaseTimeSeriesClassifier",
     "DANNClassifier",

@@ -676,8 +676,31 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         with torch.no_grad():
             return self._features_of(self.teacher_module_, X)
 
-    def _features_of(self, teacher, X):
+    def teacher_outputs(self, X, *, grad=False):
+        """Teacher ``(features, logits)`` of a batch from one forward pass.
+
+        Parameters
+        ----------
+        X : torch.Tensor
+            A batch of series.
+        grad : bool, default=False
+            Keep the graph (for methods that train their copy of the teacher).
+
+        Returns
+        -------
+        features, logits : torch.Tensor
+        """
+        teacher = self.teacher_module_
+        with torch.set_grad_enabled(grad):
+            if self.teacher_feature_layer is None and hasattr(teacher, "head"):
+                features = teacher.forward_features(X)
+                return features, teacher.head(features)
+            return self._features_of(teacher, X, with_logits=True)
+
+    def _features_of(self, teacher, X, with_logits=False):
         name = self.teacher_feature_layer
+        if name is None and with_logits:
+            return self._features_of(teacher, X), self._logits_of(teacher, X)
         if name is None:
             if not hasattr(teacher, "forward_features"):
                 raise TypeError(
@@ -698,10 +721,18 @@ class BaseDistiller(BaseTimeSeriesClassifier):
             lambda _module, _inputs, output: captured.append(output)
         )
         try:
-            teacher(X)
+            out = teacher(X)
         finally:
             handle.remove()
         features = captured[0][0] if isinstance(captured[0], tuple) else captured[0]
         if features.ndim == 3:  # (batch, channels, time) -> average over time
             features = features.mean(dim=-1)
-        return features.flatten(start_dim=1)
+        features = features.flatten(start_dim=1)
+        if with_logits:
+            return features, out[0] if isinstance(out, tuple) else out
+        return features
+
+    @staticmethod
+    def _logits_of(teacher, X):
+        out = teacher(X)
+        return out[0] if isinstance(out, tuple) else out

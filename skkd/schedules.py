@@ -44,6 +44,8 @@ def progressive_beta(epoch, n_epochs, beta_0=0.1, beta_end=0.9, schedule="ln"):
     ``log10`` inside the exponent (``"log10"``), which makes beta go only from
     0.11 to 0.26 over 10 epochs.
 
+    Epochs past ``E`` (warm starts) keep ``beta_E``.
+
     Parameters
     ----------
     epoch : int
@@ -74,5 +76,6 @@ def progressive_beta(epoch, n_epochs, beta_0=0.1, beta_end=0.9, schedule="ln"):
         raise ValueError(f"beta_schedule must be 'ln' or 'log10', got {schedule!r}.")
     if beta_0 <= 0 or beta_end <= 0:
         raise ValueError("beta_0 and beta_end must be positive.")
-    gamma = log(beta_end / beta_0) / max(1, n_epochs)
-    return beta_0 * math.exp(gamma * epoch)
+    n_epochs = max(1, n_epochs)
+    gamma = log(beta_end / beta_0) / n_epochs
+    return beta_0 * math.exp(gamma * min(epoch, n_epochs))

@@ -233,15 +233,6 @@ class UniKDClassifier(BaseDistiller):
         }
 
     # ------------------------------------------------------------ the method
-    def teacher_outputs(self, X):
-        """Teacher ``(features, logits)`` of a batch, without gradient."""
-        teacher = self.teacher_module_
-        if self.teacher_feature_layer is None and hasattr(teacher, "head"):
-            with torch.no_grad():
-                features = teacher.forward_features(X)
-                return features, teacher.head(features)
-        return self.teacher_features(X), self.teacher_logits(X)
-
     def beta(self):
         """The progressive weight of the current epoch."""
         return progressive_beta(
