@@ -2,24 +2,37 @@
 
 sklearn's checks call ``fit(X, y)`` on 2-D data with 1 to 4 classes. Two facts of
 the methods meet that: target-domain methods need ``X_tgt``, and a distiller's
-teacher is fitted for one label set. So each estimator runs as it ships (with
-the failures listed below and their reasons), and the engine code path of each
-also runs *in full* through a test-only subclass that supplies what sklearn
-cannot: the series themselves as the target set, or a teacher fitted on the data
-of the check.
+teacher is fitted for one label set. So every estimator runs *in full* through a
+test-only subclass that supplies what sklearn cannot (the series themselves as
+the target set, a teacher fitted on the data of the check), and every method
+with a teacher or a target set also runs as it ships, with the failures listed
+below and their reasons. A new estimator joins by being exported from ``skkd``.
 """
 
+import inspect
+
+import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skkd import DANNClassifier, KDClassifier, TimeSeriesClassifier
-from skkd.base import resolve_teacher
+import skkd
+from skkd import TimeSeriesClassifier
+from skkd.base import BaseDistiller, BaseTimeSeriesClassifier, resolve_teacher
 
 SMALL = {"module__widths": (8, 8), "max_epochs": 2, "random_state": 0}
 
+#: every public estimator
+ALL_ESTIMATORS = [
+    obj
+    for name in skkd.__all__
+    if inspect.isclass(obj := getattr(skkd, name))
+    and issubclass(obj, BaseTimeSeriesClassifier)
+    and not name.startswith("Base")
+]
 
-class TransductiveDANN(DANNClassifier):
-    """DANN whose target set defaults to the training series (tests only)."""
+
+class _TargetFromX:
+    """Test-only: the training series double as the unlabelled target set."""
 
     def _validate_training_data(self, X, y, X_tgt, sample_domain, reset):
         if X_tgt is None and sample_domain is None:
@@ -27,8 +40,8 @@ class TransductiveDANN(DANNClassifier):
         return super()._validate_training_data(X, y, X_tgt, sample_domain, reset)
 
 
-class KDWithOwnTeacher(KDClassifier):
-    """KD whose teacher is fitted on the data of each check (tests only)."""
+class _OwnTeacher:
+    """Test-only: a small teacher is fitted on the data of each check."""
 
     def _prepare_fit(self, X, y, X_tgt):
         teacher = TimeSeriesClassifier(
@@ -41,17 +54,41 @@ class KDWithOwnTeacher(KDClassifier):
         return resolve_teacher(self.check_teacher_)
 
 
+def _self_contained(cls):
+    """A subclass of ``cls`` that sklearn's ``fit(X, y)`` can train in full."""
+    mixins = []
+    if cls._requires_target:
+        mixins.append(_TargetFromX)
+    if issubclass(cls, BaseDistiller):
+        mixins.append(_OwnTeacher)
+    if not mixins:
+        return cls
+    name = f"SelfContained{cls.__name__}"
+    klass = type(name, (*mixins, cls), {"__module__": __name__})
+    globals()[name] = klass  # importable by name, so the pickling checks work
+    return klass
+
+
 def _teacher_for_checks():
     # fitted on classes 0, 1, 2: the label set of most sklearn checks
-    import numpy as np
-
     X = np.random.default_rng(0).normal(size=(30, 1, 10))
-    return TimeSeriesClassifier(module__widths=(4,), max_epochs=1).fit(
-        X, np.arange(30) % 3
-    )
+    teacher = TimeSeriesClassifier(module__widths=(4,), max_epochs=1)
+    return teacher.fit(X, np.arange(30) % 3)
 
 
-#: sklearn checks that fail by design, for every estimator (skorch's contract)
+def _as_shipped(cls):
+    if issubclass(cls, BaseDistiller):
+        return cls(_teacher_for_checks(), **SMALL)
+    return cls(**SMALL)
+
+
+ESTIMATORS = [_self_contained(cls)(**SMALL) for cls in ALL_ESTIMATORS] + [
+    _as_shipped(cls)
+    for cls in ALL_ESTIMATORS
+    if cls._requires_target or issubclass(cls, BaseDistiller)
+]
+
+#: sklearn checks that fail by design, for every estimator
 COMMON_XFAIL = {
     "check_no_attributes_set_in_init": (
         "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_ "
@@ -63,88 +100,64 @@ COMMON_XFAIL = {
     ),
     "check_n_features_in": "as check_n_features_in_after_fitting",
 }
-
 NEEDS_TARGET = (
-    "DANN needs unlabelled target series; sklearn's checks call fit(X, y) only "
-    "(the full contract runs through TransductiveDANN)"
+    "the method needs unlabelled target series and sklearn's checks call fit(X, y) "
+    "only (the full contract runs through its SelfContained subclass)"
 )
 FIXED_TEACHER = (
     "the teacher was fitted on classes 0, 1, 2; this check uses another label set, "
-    "which is a clear ValueError (the full contract runs through KDWithOwnTeacher)"
+    "which is a clear ValueError (the full contract runs through its SelfContained "
+    "subclass)"
 )
-
-ESTIMATORS = [
-    TimeSeriesClassifier(**SMALL),
-    TransductiveDANN(**SMALL),
-    KDWithOwnTeacher(**SMALL),
-    DANNClassifier(**SMALL),
-    KDClassifier(_teacher_for_checks(), **SMALL),
+#: checks that fit and then use the fitted model: they cannot pass without X_tgt,
+#: nor with a teacher fitted on other classes
+FIT_DEPENDENT = [
+    "check_classifier_data_not_an_array",
+    "check_classifiers_classes",
+    "check_classifiers_train",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_nan_inf",
+    "check_estimators_pickle",
+    "check_fit2d_1feature",
+    "check_fit_check_is_fitted",
+    "check_fit_idempotent",
+    "check_pipeline_consistency",
 ]
+#: further checks that need a successful fit(X, y) on the classes of the teacher
+TARGET_ONLY = [
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self",
+    "check_estimators_overwrite_params",
+    "check_estimators_partial_fit_n_features",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_predict1d",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_positive_only_tag_during_fit",
+    "check_readonly_memmap_input",
+    "check_supervised_y_2d",
+]
+DEEPCOPY_HASH = (
+    "the check compares joblib.hash of a deep copy of the fitted skorch teacher with "
+    "the original, and a deep-copied skorch net hashes differently; the teacher is "
+    "not changed (tests/test_base.py::test_teacher_is_never_modified checks its bytes)"
+)
 
 
 def _expected_failures(estimator):
     failures = dict(COMMON_XFAIL)
-    name = type(estimator).__name__
-    if name in EXTRA_XFAIL:
-        reason, checks = EXTRA_XFAIL[name]
-        failures.update(dict.fromkeys(checks, reason))
-    if name == "KDClassifier":
-        failures["check_estimators_overwrite_params"] = (
-            "the check compares joblib.hash of a deep copy of the fitted skorch "
-            "teacher with the original, and a deep-copied skorch net hashes "
-            "differently; the teacher is not changed (test_teacher_is_never_modified "
-            "checks its bytes)"
-        )
+    cls = type(estimator)
+    if cls not in ALL_ESTIMATORS:  # the SelfContained subclasses: no exception
+        return failures
+    if issubclass(cls, BaseDistiller):
+        failures.update(dict.fromkeys(FIT_DEPENDENT, FIXED_TEACHER))
+        failures["check_estimators_overwrite_params"] = DEEPCOPY_HASH
+    if cls._requires_target:
+        failures.update(dict.fromkeys(FIT_DEPENDENT + TARGET_ONLY, NEEDS_TARGET))
     return failures
-
-
-EXTRA_XFAIL = {
-    "DANNClassifier": (
-        NEEDS_TARGET,
-        [
-            "check_classifier_data_not_an_array",
-            "check_classifiers_classes",
-            "check_classifiers_train",
-            "check_dict_unchanged",
-            "check_dont_overwrite_parameters",
-            "check_dtype_object",
-            "check_estimators_dtypes",
-            "check_estimators_fit_returns_self",
-            "check_estimators_nan_inf",
-            "check_estimators_overwrite_params",
-            "check_estimators_partial_fit_n_features",
-            "check_estimators_pickle",
-            "check_f_contiguous_array_estimator",
-            "check_fit2d_1feature",
-            "check_fit2d_predict1d",
-            "check_fit_check_is_fitted",
-            "check_fit_idempotent",
-            "check_fit_score_takes_y",
-            "check_methods_sample_order_invariance",
-            "check_methods_subset_invariance",
-            "check_pipeline_consistency",
-            "check_positive_only_tag_during_fit",
-            "check_readonly_memmap_input",
-            "check_supervised_y_2d",
-        ],
-    ),
-    "KDClassifier": (
-        FIXED_TEACHER,
-        [
-            "check_classifier_data_not_an_array",
-            "check_classifiers_classes",
-            "check_classifiers_train",
-            "check_dtype_object",
-            "check_estimators_dtypes",
-            "check_estimators_nan_inf",
-            "check_estimators_pickle",
-            "check_fit2d_1feature",
-            "check_fit_check_is_fitted",
-            "check_fit_idempotent",
-            "check_pipeline_consistency",
-        ],
-    ),
-}
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failures)
@@ -152,9 +165,16 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-def test_test_subclasses_keep_the_shipped_contract():
+@pytest.mark.parametrize("cls", ALL_ESTIMATORS, ids=lambda c: c.__name__)
+def test_test_subclasses_keep_the_shipped_contract(cls):
     # the subclasses change where X_tgt / the teacher come from, nothing else
-    assert set(TransductiveDANN().get_params()) == set(DANNClassifier().get_params())
-    assert set(KDWithOwnTeacher().get_params()) == set(KDClassifier().get_params())
-    with pytest.raises(ValueError, match="needs unlabelled target"):
-        DANNClassifier(**SMALL).fit([[0.0, 1.0], [1.0, 0.0]], [0, 1])
+    assert set(_self_contained(cls)().get_params()) == set(cls().get_params())
+    if cls._requires_target:
+        with pytest.raises(ValueError, match="target"):
+            _as_shipped(cls).fit(np.zeros((4, 1, 8)), [0, 1, 2, 0])
+
+
+def test_every_estimator_is_checked():
+    names = {cls.__name__ for cls in ALL_ESTIMATORS}
+    assert {"TimeSeriesClassifier", "DANNClassifier", "KDClassifier"} <= names
+    assert {"UniKDClassifier", "MobileDAClassifier", "JKUClassifier"} <= names
