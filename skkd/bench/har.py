@@ -189,6 +189,7 @@ def run_scenario(
     tag="default",
     variant="",
     threads=1,
+    teacher_epochs=None,
 ):
     """Train the teacher(s) and the student methods on one scenario and seed.
 
@@ -211,6 +212,9 @@ def run_scenario(
     threads : int, default=1
         ``torch.set_num_threads`` in this worker (1 is fastest for these
         small nets on a few cores).
+    teacher_epochs : int, optional
+        ``max_epochs`` of the teachers (default: ``epochs``); still trained
+        without target labels.
 
     Returns
     -------
@@ -237,7 +241,7 @@ def run_scenario(
     teacher_common = {
         "module": CNN1D,
         "module__widths": TEACHER_WIDTHS,
-        "max_epochs": epochs,
+        "max_epochs": epochs if teacher_epochs is None else teacher_epochs,
         "random_state": seed,
     }
 
@@ -553,6 +557,12 @@ def _parser():
         help=f"subset of: {' '.join(METHODS)} (default: all available)",
     )
     p.add_argument("--epochs", type=int, default=10)
+    p.add_argument(
+        "--teacher-epochs",
+        type=int,
+        default=None,
+        help="epochs of the teachers (default: --epochs); needs --tag",
+    )
     p.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (joblib)")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address")
     p.add_argument(
@@ -619,6 +629,8 @@ def main(argv=None):
         parser.error(str(exc))
     if variant and args.tag == "default":
         parser.error("--variant needs --tag NAME (ablations are reported apart)")
+    if args.teacher_epochs not in (None, args.epochs) and args.tag == "default":
+        parser.error("--teacher-epochs needs --tag NAME (reported apart)")
 
     available = available_methods()
     requested = args.methods or available
@@ -652,6 +664,7 @@ def main(argv=None):
                         "methods": " ".join(todo),
                         "data_home": args.data_home,
                         "threads": args.threads,
+                        "teacher_epochs": args.teacher_epochs or args.epochs,
                     }
                 )
     skipped = len(args.scenarios) * len(args.seeds) - len(jobs)
