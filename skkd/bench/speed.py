@@ -1,0 +1,746 @@
+"""``skkd bench speed``: deployment cost of teachers, students and int8 students.
+
+Two pairs on UCI-HAR windows (9 channels, 128 time steps, 6 classes):
+
+* HAR CNN: :class:`~skkd.nn.CNN1D` (64, 128, 128) teacher versus (16, 32, 32)
+  student (the UNI-KD pair);
+* MemKD LSTM: :class:`~skkd.nn.LSTMClassifier` 3 x 100 teacher versus a
+  1 x 8 student (the MemKD pair).
+
+For the teacher, the student and the int8 student of each pair, in PyTorch
+eager and in ONNX Runtime, it measures parameters, MACs
+(:func:`skkd.compression.count_macs`), serialized bytes, peak inference memory,
+batch-1 latency (p50 and p99 after warm-up, with 1 thread and with all cores)
+and batch-256 throughput. Teacher/student ratios are printed next to the MAC
+ratio, the ideal speed-up. The int8 students' macro-F1 change on the target
+test set is measured on properly trained students. Results go to
+``speed.csv`` and ``speed.md`` (default ``docs/benchmarks/``).
+
+Speed depends on weights only through their shapes, so the teachers are
+trained briefly; the CNN student is trained ``--epochs`` epochs on each
+scenario because its int8 accuracy is compared.
+"""
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._report import environment, markdown_table, write_report
+
+__all__ = ["main", "measure_peak_memory", "time_calls"]
+
+PAIRS = {
+    "HAR CNN": {
+        "teacher": {"module": "CNN1D", "module__widths": (64, 128, 128)},
+        "student": {"module": "CNN1D", "module__widths": (16, 32, 32)},
+        "onnx_int8": "onnx-static",
+    },
+    "MemKD LSTM": {
+        "teacher": {
+            "module": "LSTMClassifier",
+            "module__hidden_size": 100,
+            "module__num_layers": 3,
+        },
+        "student": {
+            "module": "LSTMClassifier",
+            "module__hidden_size": 8,
+            "module__num_layers": 1,
+        },
+        "onnx_int8": "onnx-dynamic",
+    },
+}
+
+# Runs in a fresh interpreter per model: measures resident-set growth.
+_MEMORY_SCRIPT = r"""
+import json, os, resource, sys
+kind, path, c, t = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+batches = [int(b) for b in sys.argv[5].split(",")]
+
+def status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return None
+
+def rss():
+    value = status("VmRSS") if os.path.exists("/proc/self/status") else None
+    if value is None:
+        import psutil
+        value = psutil.Process().memory_info().rss
+    return value
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+def peak(reset_ok):
+    if reset_ok:
+        return status("VmHWM")
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+import numpy as np
+if kind == "torch":
+    import torch
+    torch.set_num_threads(1)
+    run_input = lambda b: torch.randn(b, c, t)
+else:
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    run_input = lambda b: np.random.default_rng(0).standard_normal((b, c, t)).astype(
+        np.float32)
+xs = {b: run_input(b) for b in batches}
+import gc; gc.collect()
+base = rss()
+if kind == "torch":
+    model = torch.load(path, weights_only=False).eval()
+    def run(x):
+        with torch.no_grad():
+            model(x)
+else:
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    def run(x):
+        sess.run(None, {sess.get_inputs()[0].name: x})
+loaded = rss()
+out = {"base": base, "loaded": loaded, "peaks": {}}
+for b in batches:
+    ok = reset_peak()
+    run(xs[b])
+    out["peaks"][b] = peak(ok)
+    out["method"] = "VmHWM after clear_refs" if ok else "ru_maxrss"
+print(json.dumps(out))
+"""
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def measure_peak_memory(kind, path, input_shape, batch_sizes=(1, 256)):
+    """Peak resident memory of inference, measured in a fresh subprocess.
+
+    ``tracemalloc`` does not see torch's or ONNX Runtime's allocations, so the
+    resident set is measured instead. A new interpreter imports only the
+    runtime (torch or onnxruntime, one thread), creates the inputs, records
+    its resident set size (RSS), loads the model and, for each batch size,
+    resets the kernel's peak-RSS counter (``/proc/self/clear_refs``), runs one
+    forward and reads the peak (``VmHWM``). Where the counter cannot be reset
+    the process-lifetime ``ru_maxrss`` is used. The result is the peak minus
+    the RSS before loading: model weights plus the forward's working memory.
+
+    Parameters
+    ----------
+    kind : {"torch", "onnx"}
+        ``"torch"``: ``path`` is a whole module saved with ``torch.save``;
+        ``"onnx"``: an ONNX file.
+    path : str
+        Model file.
+    input_shape : tuple of int
+        ``(n_channels, n_timepoints)``.
+    batch_sizes : tuple of int, default=(1, 256)
+        Batch sizes measured, in order.
+
+    Returns
+    -------
+    dict
+        ``{batch_size: bytes}`` plus ``"method"``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from skkd.nn import CNN1D
+    >>> from skkd.export import to_onnx
+    >>> p = to_onnx(CNN1D(2, 3, widths=(4,)), os.path.join(tempfile.mkdtemp(),
+    ...             "m.onnx"), n_timepoints=16)
+    >>> mem = measure_peak_memory("onnx", p, (2, 16), batch_sizes=(1,))
+    >>> mem[1] >= 0
+    True
+    """
+    cmd = [
+        sys.executable,
+        "-c",
+        _MEMORY_SCRIPT,
+        kind,
+        os.fspath(path),
+        str(input_shape[0]),
+        str(input_shape[1]),
+        ",".join(str(b) for b in batch_sizes),
+    ]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    result = {
+        int(b): max(0, int(p) - int(out["base"])) for b, p in out["peaks"].items()
+    }
+    result["method"] = out["method"]
+    return result
+
+
+def time_calls(fn, repeats, warmup):
+    """Call ``fn`` ``warmup`` times untimed, then time ``repeats`` calls.
+
+    Parameters
+    ----------
+    fn : callable
+        No-argument function (one inference).
+    repeats : int
+        Timed calls.
+    warmup : int
+        Untimed calls first.
+
+    Returns
+    -------
+    ndarray of shape (repeats,)
+        Seconds per call (``time.perf_counter``).
+
+    Examples
+    --------
+    >>> time_calls(lambda: None, repeats=5, warmup=1).shape
+    (5,)
+    """
+    for _ in range(warmup):
+        fn()
+    times = np.empty(repeats)
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - start
+    return times
+
+
+def _runners(model, kind, input_shape):
+    """Return ``make(batch_size, threads) -> callable`` for one model."""
+    import torch
+
+    def make(batch_size, threads):
+        x = np.random.default_rng(0).standard_normal((batch_size, *input_shape))
+        x = x.astype(np.float32)
+        if kind == "torch":
+            xt = torch.from_numpy(x)
+
+            def run():
+                with torch.no_grad():
+                    model(xt)
+
+            def setup():
+                torch.set_num_threads(threads)
+
+            return setup, run
+        from ..export import _ort_session
+
+        session = _ort_session(model, threads)
+        feed = {session.get_inputs()[0].name: x}
+        return (lambda: None), (lambda: session.run(None, feed))
+
+    return make
+
+
+def _measure_speed(model, kind, input_shape, thread_counts, lat, thr):
+    make = _runners(model, kind, input_shape)
+    row = {}
+    for label, threads in thread_counts:
+        setup, run = make(1, threads)
+        setup()
+        times = time_calls(run, lat[0], lat[1])
+        row[f"p50_ms_{label}"] = 1e3 * float(np.median(times))
+        row[f"p99_ms_{label}"] = 1e3 * float(np.percentile(times, 99))
+        setup, run = make(256, threads)
+        setup()
+        times = time_calls(run, thr[0], thr[1])
+        row[f"throughput_{label}"] = 256 / float(statistics.median(times))
+    return row
+
+
+def _train(spec, X, y, epochs, seed):
+    from .. import TimeSeriesClassifier
+    from ..nn import CNN1D, LSTMClassifier
+
+    modules = {"CNN1D": CNN1D, "LSTMClassifier": LSTMClassifier}
+    kwargs = {k: v for k, v in spec.items() if k != "module"}
+    clf = TimeSeriesClassifier(
+        modules[spec["module"]],
+        max_epochs=epochs,
+        random_state=seed,
+        verbose=0,
+        **kwargs,
+    )
+    return clf.fit(X, y)
+
+
+def _accuracy_rows(args, scenarios, workdir):
+    """Float vs int8 student macro-F1 on each scenario's target test set."""
+    from sklearn.metrics import f1_score
+
+    from ..datasets import load_har_scenario
+    from ..quantization import quantize
+
+    rows = []
+    for pair, spec in PAIRS.items():
+        epochs = args.epochs if pair == "HAR CNN" else args.epochs_lstm
+        for scenario in scenarios:
+            d = load_har_scenario(scenario, data_home=args.data_home)
+            _log(f"[accuracy] {pair} student, {scenario}: training {epochs} epochs")
+            student = _train(spec["student"], d.X_src, d.y_src, epochs, args.seed)
+            variants = {
+                "float": student,
+                "int8, PyTorch dynamic": quantize(student, "dynamic"),
+                f"int8, ONNX Runtime {spec['onnx_int8'][5:]}": quantize(
+                    student,
+                    spec["onnx_int8"],
+                    X_calib=d.X_tgt,
+                    path=os.path.join(workdir, f"acc-{len(rows)}.onnx"),
+                ),
+            }
+            f1 = {
+                name: 100
+                * f1_score(d.y_tgt_test, model.predict(d.X_tgt_test), average="macro")
+                for name, model in variants.items()
+            }
+            for name, value in f1.items():
+                rows.append(
+                    {
+                        "pair": pair,
+                        "scenario": scenario,
+                        "student": name,
+                        "macro_f1": value,
+                        "change_points": value - f1["float"],
+                    }
+                )
+    return rows
+
+
+def _speed_rows(args, workdir):
+    import torch
+
+    from ..compression import count_macs, count_parameters, model_bytes
+    from ..datasets import load_har_scenario
+    from ..export import to_onnx
+    from ..quantization import quantize
+
+    torch.set_num_threads(1)
+    d = load_har_scenario(args.scenarios[0], data_home=args.data_home)
+    input_shape = tuple(d.X_src.shape[1:])
+    cores = os.cpu_count() or 1
+    # --quick: one thread only (all-core runs are slow on busy shared machines)
+    thread_counts = [("1t", 1)] if args.quick else [("1t", 1), ("all", cores)]
+    lat = (args.repeats, _warmup(args))
+    thr = (args.throughput_repeats, 1 if args.quick else 3)
+    rows = []
+    for pair, spec in PAIRS.items():
+        epochs = 1 if args.quick else 2
+        _log(f"[speed] {pair}: training teacher and student ({epochs} epochs)")
+        teacher = _train(spec["teacher"], d.X_src, d.y_src, epochs, args.seed)
+        student = _train(spec["student"], d.X_src, d.y_src, epochs, args.seed)
+        tag = pair.replace(" ", "_")
+        models = {
+            "teacher": (teacher, teacher),
+            "student": (student, student),
+            "int8 student": (
+                quantize(student, "dynamic"),
+                quantize(
+                    student,
+                    spec["onnx_int8"],
+                    X_calib=d.X_tgt,
+                    path=os.path.join(workdir, f"{tag}-int8.onnx"),
+                ),
+            ),
+        }
+        for role, (eager, ort_model) in models.items():
+            params = count_parameters(student if role == "int8 student" else eager)
+            macs = count_macs(student if role == "int8 student" else eager, input_shape)
+            torch_path = os.path.join(workdir, f"{tag}-{role}.pt")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.save(eager.module_, torch_path)
+            if role == "int8 student":
+                onnx_path = ort_model.path
+                onnx_label = f"int8 ({spec['onnx_int8'][5:]})"
+            else:
+                onnx_path = to_onnx(
+                    eager, os.path.join(workdir, f"{tag}-{role}.onnx"), X_verify=d.X_tgt
+                )
+                onnx_label = "float"
+            for runtime, model, path, nbytes, quant in (
+                (
+                    "PyTorch eager",
+                    eager.module_.eval(),
+                    torch_path,
+                    model_bytes(eager),
+                    "int8 (dynamic)" if role == "int8 student" else "float",
+                ),
+                (
+                    "ONNX Runtime",
+                    onnx_path,
+                    onnx_path,
+                    os.path.getsize(onnx_path),
+                    onnx_label,
+                ),
+            ):
+                _log(f"[speed] {pair} {role} {runtime}")
+                kind = "torch" if runtime == "PyTorch eager" else "onnx"
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    row = {
+                        "pair": pair,
+                        "model": role,
+                        "runtime": runtime,
+                        "weights": quant,
+                        "params": params,
+                        "macs": macs,
+                        "bytes": nbytes,
+                    }
+                    if kind == "onnx" or not args.quick:
+                        mem = measure_peak_memory(kind, path, input_shape)
+                        row["peak_mib_b1"] = mem[1] / 2**20
+                        row["peak_mib_b256"] = mem[256] / 2**20
+                        row["memory_method"] = mem["method"]
+                    row.update(
+                        _measure_speed(
+                            model, kind, input_shape, thread_counts, lat, thr
+                        )
+                    )
+                torch.set_num_threads(1)
+                rows.append(row)
+    return rows
+
+
+def _warmup(args):
+    return 2 if args.quick else max(10, args.repeats // 10)
+
+
+def _div(a, b):
+    return a / b if a is not None and b else float("nan")
+
+
+def _ratio_rows(rows):
+    out = []
+    index = {(r["pair"], r["model"], r["runtime"]): r for r in rows}
+    for (pair, model, runtime), r in index.items():
+        if model == "teacher":
+            continue
+        t = index[(pair, "teacher", runtime)]
+        out.append(
+            {
+                "pair": pair,
+                "runtime": runtime,
+                "model": model,
+                "mac_ratio": t["macs"] / r["macs"],
+                "params_ratio": t["params"] / r["params"],
+                "bytes_ratio": t["bytes"] / r["bytes"],
+                "latency_ratio_1t": _div(t["p50_ms_1t"], r["p50_ms_1t"]),
+                "latency_ratio_all": _div(t.get("p50_ms_all"), r.get("p50_ms_all")),
+                "throughput_ratio_1t": _div(r["throughput_1t"], t["throughput_1t"]),
+                "throughput_ratio_all": _div(
+                    r.get("throughput_all"), t.get("throughput_all")
+                ),
+            }
+        )
+    return out
+
+
+def _targets(ratios, acc_rows):
+    def get(pair, runtime, model):
+        return next(
+            r
+            for r in ratios
+            if r["pair"] == pair and r["runtime"] == runtime and r["model"] == model
+        )
+
+    cnn = get("HAR CNN", "ONNX Runtime", "student")
+    lstm = get("MemKD LSTM", "ONNX Runtime", "student")
+    lstm_q = get("MemKD LSTM", "ONNX Runtime", "int8 student")
+    lstm_eager = get("MemKD LSTM", "PyTorch eager", "student")
+    cnn_int8 = [
+        r for r in acc_rows if r["pair"] == "HAR CNN" and r["student"] != "float"
+    ]
+    worst = min((r["change_points"] for r in cnn_int8), default=float("nan"))
+
+    def verdict(ok):
+        return "met" if ok else "NOT met"
+
+    lat = np.nanmin([cnn["latency_ratio_1t"], cnn["latency_ratio_all"]])
+    lstm_lat = np.nanmin([lstm["latency_ratio_1t"], lstm["latency_ratio_all"]])
+    best_bytes = max(lstm["bytes_ratio"], lstm_q["bytes_ratio"])
+    return [
+        {
+            "target": "HAR CNN: student batch-1 latency in ONNX Runtime >= 5x lower",
+            "measured": f"{lat:.1f}x (worse of 1 thread / all cores; MAC ratio "
+            f"{cnn['mac_ratio']:.1f}x)",
+            "verdict": verdict(lat >= 5),
+        },
+        {
+            "target": "HAR CNN: int8 student within 1 macro-F1 point of float",
+            "measured": f"worst change {worst:+.2f} points over "
+            f"{len(cnn_int8)} int8 variant x scenario(s)",
+            "verdict": verdict(worst >= -1),
+        },
+        {
+            "target": "MemKD LSTM: student >= 20x faster at batch 1 in ONNX Runtime",
+            "measured": f"{lstm_lat:.1f}x (worse of 1 thread / all cores; MAC "
+            f"ratio {lstm['mac_ratio']:.0f}x)",
+            "verdict": verdict(lstm_lat >= 20),
+        },
+        {
+            "target": "MemKD LSTM: student >= 500x smaller in bytes",
+            "measured": f"ONNX file {lstm['bytes_ratio']:.0f}x (float), "
+            f"{lstm_q['bytes_ratio']:.0f}x (int8); PyTorch state_dict "
+            f"{lstm_eager['bytes_ratio']:.0f}x; parameters "
+            f"{lstm['params_ratio']:.0f}x",
+            "verdict": verdict(best_bytes >= 500),
+        },
+    ]
+
+
+SPEED_COLUMNS = [
+    "pair",
+    "model",
+    "runtime",
+    "weights",
+    "params",
+    "macs",
+    "bytes",
+    "peak_mib_b1",
+    "peak_mib_b256",
+    "p50_ms_1t",
+    "p99_ms_1t",
+    "p50_ms_all",
+    "p99_ms_all",
+    "throughput_1t",
+    "throughput_all",
+]
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="skkd bench speed",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--quick", action="store_true", help="few calls, < 60 s")
+    parser.add_argument("--out", default=None, help="output folder")
+    parser.add_argument("--data-home", default=None, help="UCI-HAR subjects folder")
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["2->11"],
+        help="HAR scenarios for the int8 accuracy check (first: speed data)",
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="CNN student epochs")
+    parser.add_argument(
+        "--epochs-lstm", type=int, default=20, help="LSTM student epochs"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=300, help="timed batch-1 calls per setting"
+    )
+    parser.add_argument(
+        "--throughput-repeats", type=int, default=20, help="timed batch-256 calls"
+    )
+    return parser
+
+
+def main(argv=None):
+    """Run the speed benchmark (``skkd bench speed``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``skkd bench speed`` (see ``--help``).
+
+    Returns
+    -------
+    status : int
+        0 on success.
+
+    Examples
+    --------
+    >>> main(["--quick"])  # doctest: +SKIP
+    0
+    """
+    import torch
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    if args.quick:
+        args.repeats, args.throughput_repeats = 20, 2
+        args.epochs, args.epochs_lstm = 1, 1
+        args.scenarios = args.scenarios[:1]
+    start = time.perf_counter()
+    torch.set_num_threads(1)
+    out = Path(
+        args.out
+        or (tempfile.mkdtemp(prefix="skkd-speed-") if args.quick else "docs/benchmarks")
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    env = environment(["speed", *argv])
+    import onnxruntime
+
+    env["onnxruntime"] = onnxruntime.__version__
+    with tempfile.TemporaryDirectory(prefix="skkd-speed-models-") as workdir:
+        rows = _speed_rows(args, workdir)
+        acc_rows = _accuracy_rows(args, args.scenarios, workdir)
+    ratios = _ratio_rows(rows)
+    targets = _targets(ratios, acc_rows)
+
+    with open(out / "speed.csv", "w", newline="", encoding="utf-8") as handle:
+        columns = [*SPEED_COLUMNS, "memory_method"]
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+    for r in rows:
+        r["macs_m"] = r["macs"] / 1e6
+    speed_table = markdown_table(
+        rows,
+        [
+            "pair",
+            "model",
+            "runtime",
+            "weights",
+            "params",
+            "macs_m",
+            "bytes",
+            "peak_mib_b1",
+            "peak_mib_b256",
+            "p50_ms_1t",
+            "p99_ms_1t",
+            "p50_ms_all",
+            "p99_ms_all",
+            "throughput_1t",
+            "throughput_all",
+        ],
+        [
+            "pair",
+            "model",
+            "runtime",
+            "weights",
+            "params",
+            "MMACs",
+            "bytes",
+            "peak MiB b1",
+            "peak MiB b256",
+            "p50 ms 1T",
+            "p99 ms 1T",
+            f"p50 ms {os.cpu_count()}T",
+            f"p99 ms {os.cpu_count()}T",
+            "samples/s b256 1T",
+            f"samples/s b256 {os.cpu_count()}T",
+        ],
+        floatfmt=".3g",
+    )
+    ratio_table = markdown_table(
+        ratios,
+        [
+            "pair",
+            "runtime",
+            "model",
+            "mac_ratio",
+            "params_ratio",
+            "bytes_ratio",
+            "latency_ratio_1t",
+            "latency_ratio_all",
+            "throughput_ratio_1t",
+            "throughput_ratio_all",
+        ],
+        [
+            "pair",
+            "runtime",
+            "vs teacher",
+            "MAC ratio (ideal)",
+            "params",
+            "bytes",
+            "latency b1 1T",
+            f"latency b1 {os.cpu_count()}T",
+            "throughput b256 1T",
+            f"throughput b256 {os.cpu_count()}T",
+        ],
+        floatfmt=".1f",
+    )
+    acc_table = markdown_table(
+        acc_rows,
+        ["pair", "scenario", "student", "macro_f1", "change_points"],
+        ["pair", "scenario", "student", "target macro-F1 (%)", "change (points)"],
+    )
+    target_table = markdown_table(targets, ["target", "measured", "verdict"])
+    mem_method = next(
+        (r["memory_method"] for r in rows if "memory_method" in r), "not measured"
+    )
+    quick_note = (
+        "(--quick: few calls, 1 thread only, eager memory skipped.)"
+        if args.quick
+        else ""
+    )
+    intro = f"""
+Teacher, student and int8 student of the HAR CNN pair (CNN1D 64/128/128 vs
+16/32/32) and the MemKD LSTM pair (LSTM 3x100 vs 1x8), on UCI-HAR windows
+(9 channels x 128 steps), in PyTorch eager and ONNX Runtime
+{onnxruntime.__version__} (CPUExecutionProvider). Parameters and MACs are
+those of the float model (``skkd.compression``; MACs count conv, linear and
+recurrent layers). Bytes: ``torch.save(state_dict)`` size in eager, the
+``.onnx`` file size in ONNX Runtime. int8 student: PyTorch dynamic
+quantization (Linear/LSTM/GRU; a CNN keeps float convolutions) in eager;
+ONNX Runtime static QDQ quantization calibrated on the unlabelled target set
+(CNN) or dynamic quantization (LSTM) in ONNX Runtime.
+
+Latency: batch 1, median (p50) and p99 of {args.repeats} calls after
+{_warmup(args)} warm-up calls, with 1 thread and with all
+{os.cpu_count()} cores (``torch.set_num_threads`` / ONNX Runtime
+``intra_op_num_threads``). Throughput: samples/s at batch 256, median of
+{args.throughput_repeats} calls. Peak memory: in a fresh interpreter per model
+that imports only the runtime (one thread), peak resident set during one
+forward minus the resident set before the model was loaded (weights plus
+working memory; tracemalloc cannot see torch allocations). Method:
+{mem_method}. {quick_note}
+Ratios are teacher/student (speed-ups and size reductions); the MAC ratio is
+the ideal speed-up.
+"""
+    sections = [
+        ("Targets", target_table),
+        ("Teacher / student ratios (next to the MAC ratio)", ratio_table),
+        ("Measurements", speed_table),
+        (
+            "int8 accuracy (target test set, students trained "
+            f"{args.epochs} (CNN) / {args.epochs_lstm} (LSTM) epochs)",
+            acc_table,
+        ),
+    ]
+    wall = time.perf_counter() - start
+    env_note = dict(env)
+    env_note["sklearn"] = f"{env['sklearn']}, onnxruntime {env['onnxruntime']}"
+    path = write_report(
+        out / "speed.md",
+        "Deployment speed: teachers, students, int8 students",
+        intro,
+        sections,
+        env_note,
+        wall,
+    )
+    with open(out / "speed_accuracy.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(acc_rows[0]))
+        writer.writeheader()
+        writer.writerows(acc_rows)
+    print(target_table)
+    print()
+    print(ratio_table)
+    print()
+    print(speed_table)
+    print()
+    print(acc_table)
+    _log(f"wrote {path} and {out / 'speed.csv'} in {wall:.0f} s")
+    return 0
