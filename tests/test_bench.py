@@ -287,3 +287,15 @@ def test_overhead_suite_kd(tmp_path, capsys):
     page = (tmp_path / "overhead.md").read_text()
     assert "Median ratio over 2 paired runs" in page and "KDClassifier" in page
     assert "[2/2] overhead kd" in capsys.readouterr().err
+
+
+def test_har_teacher_cache_reuses_the_same_teacher(tmp_path):
+    from skkd.bench.har import run_scenario
+
+    first = run_scenario("2->11", 0, 1, "teacher kd", teacher_cache=str(tmp_path))
+    cached = sorted(p.name for p in tmp_path.iterdir())
+    assert cached == ["dann-2to11-seed0-ep1.pkl"]
+    again = run_scenario("2->11", 0, 1, "teacher kd", teacher_cache=str(tmp_path))
+    # the same teacher (and so the same, seeded, KD student) both times
+    assert [r["macro_f1"] for r in again] == [r["macro_f1"] for r in first]
+    assert again[0]["fit_seconds"] == first[0]["fit_seconds"]

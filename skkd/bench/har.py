@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import joblib
+
 from ._report import bar_plot, environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
 
@@ -190,6 +192,7 @@ def run_scenario(
     variant="",
     threads=1,
     teacher_epochs=None,
+    teacher_cache=None,
 ):
     """Train the teacher(s) and the student methods on one scenario and seed.
 
@@ -215,6 +218,9 @@ def run_scenario(
     teacher_epochs : int, optional
         ``max_epochs`` of the teachers (default: ``epochs``); still trained
         without target labels.
+    teacher_cache : str, optional
+        Folder where fitted teachers are stored and reused (key: kind,
+        scenario, seed, epochs), so ablations distil the very same teacher.
 
     Returns
     -------
@@ -254,13 +260,26 @@ def run_scenario(
     needs = {METHODS[m][1] for m in methods} | (
         {"dann"} if "teacher" in methods else set()
     )
-    # the DANN teacher is trained once and shared: it is the teacher row too
-    if "dann" in needs:
-        teachers["dann"] = DANNClassifier(**teacher_common)
-        teacher_seconds["dann"] = timed_fit(teachers["dann"], data.X_tgt)
-    if "source" in needs:
-        teachers["source"] = TimeSeriesClassifier(**teacher_common)
-        teacher_seconds["source"] = timed_fit(teachers["source"])
+    recipes = {
+        "dann": (DANNClassifier, (data.X_tgt,)),
+        "source": (TimeSeriesClassifier, ()),
+    }
+    # each teacher is trained once per job and shared (the DANN one is also
+    # the "teacher" row); with a cache, once per (scenario, seed, epochs)
+    for kind in sorted(needs - {None}):
+        cls, fit_args = recipes[kind]
+        path = None
+        if teacher_cache:
+            name = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}"
+            path = Path(teacher_cache) / f"{name}-ep{teacher_common['max_epochs']}.pkl"
+        if path is not None and path.exists():
+            teachers[kind], teacher_seconds[kind] = joblib.load(path)
+            continue
+        teachers[kind] = cls(**teacher_common)
+        teacher_seconds[kind] = timed_fit(teachers[kind], *fit_args)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            joblib.dump((teachers[kind], teacher_seconds[kind]), path)
 
     params = parse_variant(variant)
     rows = []
@@ -558,6 +577,11 @@ def _parser():
     )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument(
+        "--teacher-cache",
+        default=None,
+        help="folder to store and reuse fitted teachers (ablations reuse them)",
+    )
+    p.add_argument(
         "--teacher-epochs",
         type=int,
         default=None,
@@ -665,6 +689,7 @@ def main(argv=None):
                         "data_home": args.data_home,
                         "threads": args.threads,
                         "teacher_epochs": args.teacher_epochs or args.epochs,
+                        "teacher_cache": args.teacher_cache,
                     }
                 )
     skipped = len(args.scenarios) * len(args.seeds) - len(jobs)
