@@ -25,13 +25,16 @@ def _version(name):
         return "not installed"
 
 
-def environment(argv):
+def environment(argv, threads=None):
     """Describe how and where a benchmark runs.
 
     Parameters
     ----------
     argv : list of str
         The suite's arguments (after ``skkd bench``).
+    threads : int, optional
+        torch threads of the benchmark's workers, when they set their own
+        (default: this process's ``torch.get_num_threads()``).
 
     Returns
     -------
@@ -58,7 +61,7 @@ def environment(argv):
     return {
         "command": "skkd bench " + " ".join(str(a) for a in argv),
         "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": torch.get_num_threads() if threads is None else threads,
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),

@@ -732,7 +732,7 @@ def main(argv=None):
         "UCI-HAR cross-subject benchmark (UNI-KD protocol)",
         intro,
         sections,
-        environment(["har", *argv]),
+        environment(["har", *argv], threads=args.threads),
         wall,
     )
     if plot["categories"]:
