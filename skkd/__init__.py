@@ -8,10 +8,15 @@ from .base import BaseDistiller, BaseTimeSeriesClassifier
 from .classifiers import DANNClassifier, TimeSeriesClassifier
 from .distillers import (
     AADClassifier,
+    ATClassifier,
+    DKDClassifier,
     FitNetClassifier,
     JKUClassifier,
     KDClassifier,
+    MemKDClassifier,
     MobileDAClassifier,
+    RKDClassifier,
+    SequenceFitNetClassifier,
     UniKDClassifier,
 )
 
@@ -19,6 +24,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AADClassifier",
+    "ATClassifier",
+    "DKDClassifier",
+    "MemKDClassifier",
+    "RKDClassifier",
+    "SequenceFitNetClassifier",
     "FitNetClassifier",
     "JKUClassifier",
     "MobileDAClassifier",

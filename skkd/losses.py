@@ -8,7 +8,20 @@ mismatch.
 import torch
 import torch.nn.functional as F
 
-__all__ = ["coral", "hint_l1", "hint_mse", "kd_kl_div", "mmd"]
+__all__ = [
+    "attention_transfer",
+    "coral",
+    "dkd",
+    "hint_l1",
+    "hint_mse",
+    "kd_kl_div",
+    "memory_discrepancy",
+    "memory_pairs",
+    "mmd",
+    "relative_memory_change",
+    "rkd_angle",
+    "rkd_distance",
+]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -286,3 +299,430 @@ def mmd(x, y, kernel_mul=2.0, kernel_num=5):
     k_yy = kernel[n_x:, n_x:].mean()
     k_xy = kernel[:n_x, n_x:].mean()
     return k_xx + k_yy - 2 * k_xy
+
+
+# --------------------------------------------------------------------------
+# Recurrent and relational distillation losses (MemKD and its baselines)
+# --------------------------------------------------------------------------
+
+
+def _check_sequence(name, t):
+    if t.dim() != 3:
+        raise ValueError(
+            f"{name} must be 3-D (batch, time, hidden), got shape {tuple(t.shape)}."
+        )
+
+
+def _check_pairs(starts, ends, n_timepoints):
+    starts = torch.as_tensor(starts, dtype=torch.long)
+    ends = torch.as_tensor(ends, dtype=torch.long)
+    if starts.dim() != 1 or starts.shape != ends.shape:
+        raise ValueError(
+            "starts and ends must be 1-D and of the same length, got shapes "
+            f"{tuple(starts.shape)} and {tuple(ends.shape)}."
+        )
+    if len(starts) == 0:
+        raise ValueError("at least one (start, end) pair is needed.")
+    if (starts < 0).any() or (ends >= n_timepoints).any() or (starts > ends).any():
+        raise ValueError(
+            f"pairs must satisfy 0 <= start <= end < n_timepoints={n_timepoints}."
+        )
+    return starts, ends
+
+
+def memory_pairs(n_timepoints, n_random=100, *, generator=None):
+    """Time-step pairs ``(s, e)`` at which MemKD compares hidden states.
+
+    Udayangani et al. (2025), "MemKD: Memory-discrepancy knowledge distillation
+    for efficient time series classification", ICASSP. Two sets, shared by
+    teacher, student and every sample of a batch:
+
+    * ``P_1``: all consecutive pairs ``(t, t + 1)``, ``t = 0..T-2``;
+    * ``P_z``: ``n_random`` random pairs; two integers ``a, b`` are drawn
+      uniformly from ``[0, T - 1)`` and ``(s, e) = (min(a, b), max(a, b))``
+      (equal values are allowed and give ``r = 0``).
+
+    Parameters
+    ----------
+    n_timepoints : int
+        Series length ``T``; at least 3 (shorter series have no pair worth
+        comparing).
+    n_random : int, default=100
+        Number of random pairs (0 for none).
+    generator : torch.Generator, optional
+        Source of randomness, for reproducible pairs.
+
+    Returns
+    -------
+    consecutive : tuple of torch.Tensor
+        ``(starts, ends)`` of ``P_1``, each of shape ``(T - 1,)``.
+    random : tuple of torch.Tensor or None
+        ``(starts, ends)`` of ``P_z``, each of shape ``(n_random,)``; None when
+        ``n_random == 0``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import memory_pairs
+    >>> gen = torch.Generator().manual_seed(0)
+    >>> (s1, e1), (sz, ez) = memory_pairs(4, 3, generator=gen)
+    >>> s1.tolist(), e1.tolist()
+    ([0, 1, 2], [1, 2, 3])
+    >>> bool((sz <= ez).all() and (ez < 3).all())
+    True
+    """
+    n_timepoints = int(n_timepoints)
+    if n_timepoints < 3:
+        raise ValueError(
+            f"MemKD compares hidden states at pairs of time steps and needs series "
+            f"of at least 3 time steps; got {n_timepoints}. Use longer windows."
+        )
+    if n_random < 0:
+        raise ValueError(f"n_random must be >= 0, got {n_random}.")
+    starts = torch.arange(n_timepoints - 1)
+    consecutive = (starts, starts + 1)
+    if n_random == 0:
+        return consecutive, None
+    draws = torch.randint(0, n_timepoints - 1, (2, int(n_random)), generator=generator)
+    return consecutive, (draws.min(dim=0).values, draws.max(dim=0).values)
+
+
+def relative_memory_change(hidden, starts, ends, *, eps=1e-8):
+    """Relative change of a recurrent network's memory over time windows.
+
+    For a hidden-state sequence ``h`` (the top recurrent layer's output) and a
+    window ``(s, e]``, MemKD (Udayangani et al., 2025, ICASSP) defines::
+
+        r(s, e) = ||h(e) - h(s)||_2 / (||h(s)||_2 + eps)
+
+    a scalar per sample and window. ``eps`` keeps ``h(s) = 0`` finite. ``r``
+    is unchanged by a global scaling ``c * h`` (``c > 0``, up to ``eps``) and
+    by any orthogonal rotation ``Q h`` of the hidden space, so networks of
+    different widths can be compared without a projector.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor of shape (batch, time, hidden)
+        Hidden states over time.
+    starts, ends : torch.Tensor of shape (n_pairs,)
+        Time indices with ``0 <= start <= end < time``.
+    eps : float, default=1e-8
+        Added to the denominator.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, n_pairs)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import relative_memory_change
+    >>> h = torch.tensor([[[3.0, 4.0], [3.0, 4.0], [0.0, 0.0]]])  # |h(0)| = 5
+    >>> relative_memory_change(h, torch.tensor([0, 0, 1]), torch.tensor([1, 2, 2]))
+    tensor([[0., 1., 1.]])
+    """
+    _check_sequence("hidden", hidden)
+    starts, ends = _check_pairs(starts, ends, hidden.shape[1])
+    starts, ends = starts.to(hidden.device), ends.to(hidden.device)
+    h_start = hidden[:, starts, :]
+    h_end = hidden[:, ends, :]
+    return (h_end - h_start).norm(dim=-1) / (h_start.norm(dim=-1) + eps)
+
+
+def memory_discrepancy(
+    student_hidden, teacher_hidden, starts, ends, *, eps=1e-8, beta=1.0
+):
+    """MemKD loss: mismatch of the relative memory changes of two networks.
+
+    Udayangani et al. (2025), "MemKD: Memory-discrepancy knowledge distillation
+    for efficient time series classification", ICASSP. For a set of pairs
+    ``P`` and a batch of ``B`` series::
+
+        L_mem(P) = (1/B) sum_i (1/|P|) sum_{(s,e) in P}
+                   SmoothL1_beta( r_S,i(s, e), sg[r_T,i(s, e)] )
+
+    with ``r`` from :func:`relative_memory_change` and ``sg`` the stop-gradient
+    (the teacher's values are detached here). Student and teacher hidden
+    sizes may differ; the time axes must match.
+
+    Parameters
+    ----------
+    student_hidden : torch.Tensor of shape (batch, time, hidden_s)
+        Student's top-layer hidden states.
+    teacher_hidden : torch.Tensor of shape (batch, time, hidden_t)
+        Teacher's top-layer hidden states.
+    starts, ends : torch.Tensor of shape (n_pairs,)
+        The pairs ``P`` (see :func:`memory_pairs`).
+    eps : float, default=1e-8
+        Denominator guard of ``r``.
+    beta : float, default=1.0
+        SmoothL1 threshold (PyTorch's default).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import memory_discrepancy
+    >>> h_t = torch.randn(2, 5, 100)
+    >>> s, e = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 4])
+    >>> float(memory_discrepancy(3.0 * h_t, h_t, s, e)) < 1e-10
+    True
+    """
+    _check_sequence("student_hidden", student_hidden)
+    _check_sequence("teacher_hidden", teacher_hidden)
+    if student_hidden.shape[:2] != teacher_hidden.shape[:2]:
+        raise ValueError(
+            "student_hidden and teacher_hidden must share (batch, time), got "
+            f"{tuple(student_hidden.shape[:2])} and {tuple(teacher_hidden.shape[:2])}."
+        )
+    r_s = relative_memory_change(student_hidden, starts, ends, eps=eps)
+    r_t = relative_memory_change(teacher_hidden.detach(), starts, ends, eps=eps)
+    return F.smooth_l1_loss(r_s, r_t, beta=beta)
+
+
+def _pairwise_distances(x, eps=1e-12):
+    # from the Gram matrix in float64 (O(B^2 D) without a (B, B, D) tensor);
+    # the clamp keeps the square root's gradient finite for equal samples
+    x64 = x.double()
+    g = x64 @ x64.T
+    diag = g.diagonal()
+    sq = diag.unsqueeze(0) + diag.unsqueeze(1) - 2 * g
+    return sq.clamp_min(eps).sqrt().to(x.dtype)
+
+
+def rkd_distance(student, teacher):
+    """Distance-wise relational KD loss.
+
+    Park, Kim, Lu, Cho (2019), "Relational knowledge distillation", CVPR. With
+    ``psi(x_i, x_j) = ||x_i - x_j||_2 / mu`` and ``mu`` the mean distance over
+    the ``i != j`` pairs of the batch::
+
+        L_D = mean_{i != j} SmoothL1( psi_S(i, j), psi_T(i, j) )
+
+    Representations are flattened per sample, so widths (and sequence
+    lengths) of student and teacher may differ. The teacher is detached.
+
+    Parameters
+    ----------
+    student : torch.Tensor of shape (batch, ...)
+        Student representations.
+    teacher : torch.Tensor of shape (batch, ...)
+        Teacher representations.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss (0 for a batch of one sample).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import rkd_distance
+    >>> t = torch.randn(6, 10)
+    >>> float(rkd_distance(2.0 * t[:, :4], t[:, :4])) < 1e-10
+    True
+    """
+    if student.shape[0] != teacher.shape[0]:
+        raise ValueError(
+            f"student and teacher must have the same batch size, got "
+            f"{student.shape[0]} and {teacher.shape[0]}."
+        )
+    n = student.shape[0]
+    if n < 2:
+        return student.sum() * 0.0
+    s = student.flatten(start_dim=1)
+    t = teacher.detach().flatten(start_dim=1)
+    off = ~torch.eye(n, dtype=torch.bool, device=s.device)
+    d_s = _pairwise_distances(s)[off]
+    d_t = _pairwise_distances(t)[off]
+    d_s = d_s / d_s.mean().clamp_min(1e-12)
+    d_t = d_t / d_t.mean().clamp_min(1e-12)
+    return F.smooth_l1_loss(d_s, d_t)
+
+
+def rkd_angle(student, teacher):
+    """Angle-wise relational KD loss.
+
+    Park, Kim, Lu, Cho (2019), "Relational knowledge distillation", CVPR. For
+    every triplet of samples, ``e_ij = (x_i - x_j) / ||x_i - x_j||`` and::
+
+        psi_A(i, j, k) = <e_ij, e_kj>
+        L_A = mean_{i, j, k} SmoothL1( psi_A,S(i, j, k), psi_A,T(i, j, k) )
+
+    Representations are flattened per sample; the teacher is detached.
+
+    Parameters
+    ----------
+    student : torch.Tensor of shape (batch, ...)
+        Student representations.
+    teacher : torch.Tensor of shape (batch, ...)
+        Teacher representations.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import rkd_angle
+    >>> t = torch.randn(5, 3)
+    >>> q, _ = torch.linalg.qr(torch.randn(3, 3))
+    >>> float(rkd_angle(0.5 * t @ q, t)) < 1e-10
+    True
+    """
+    if student.shape[0] != teacher.shape[0]:
+        raise ValueError(
+            f"student and teacher must have the same batch size, got "
+            f"{student.shape[0]} and {teacher.shape[0]}."
+        )
+
+    def angles(x):
+        # <x_i - x_j, x_k - x_j> from the Gram matrix: O(B^2 D + B^3) instead of
+        # O(B^3 D), in float64 against cancellation
+        g = x.double() @ x.double().T
+        dots = (
+            g.unsqueeze(0)
+            - g.unsqueeze(2)
+            - g.unsqueeze(1)
+            + g.diagonal().view(-1, 1, 1)
+        )  # dots[j, i, k]
+        sq = dots.diagonal(dim1=1, dim2=2)  # ||x_i - x_j||^2 at [j, i]
+        tol = 1e-12 * (1.0 + g.diagonal().max().detach())
+        valid = sq > tol
+        norm = sq.clamp_min(tol).sqrt()
+        cos = dots / (norm.unsqueeze(2) * norm.unsqueeze(1))
+        mask = valid.unsqueeze(2) & valid.unsqueeze(1)
+        return torch.where(mask, cos, torch.zeros_like(cos)).flatten().to(x.dtype)
+
+    s = student.flatten(start_dim=1)
+    t = teacher.detach().flatten(start_dim=1)
+    return F.smooth_l1_loss(angles(s), angles(t))
+
+
+def attention_transfer(student_hidden, teacher_hidden, *, p=2):
+    """Attention transfer over time for sequence models.
+
+    Zagoruyko & Komodakis (2017), "Paying more attention to attention:
+    improving the performance of convolutional neural networks via attention
+    transfer", ICLR, adapted from spatial maps to time: the attention of a
+    hidden sequence ``h`` of shape ``(T, H)`` is ``a(t) = mean_c |h_c(t)|^p``,
+    L2-normalised along time, and::
+
+        L_AT = mean_{i, t} ( a_S,i(t) - a_T,i(t) )^2
+
+    Widths may differ; the time axes must match. The teacher is detached.
+
+    Parameters
+    ----------
+    student_hidden : torch.Tensor of shape (batch, time, hidden_s)
+        Student hidden states.
+    teacher_hidden : torch.Tensor of shape (batch, time, hidden_t)
+        Teacher hidden states.
+    p : float, default=2
+        Exponent of the attention map.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import attention_transfer
+    >>> h = torch.randn(2, 7, 4)
+    >>> float(attention_transfer(torch.cat([h, -h], dim=2), h)) < 1e-12
+    True
+    """
+    _check_sequence("student_hidden", student_hidden)
+    _check_sequence("teacher_hidden", teacher_hidden)
+    if student_hidden.shape[:2] != teacher_hidden.shape[:2]:
+        raise ValueError(
+            "student_hidden and teacher_hidden must share (batch, time), got "
+            f"{tuple(student_hidden.shape[:2])} and {tuple(teacher_hidden.shape[:2])}."
+        )
+
+    def attention(h):
+        return F.normalize(h.abs().pow(p).mean(dim=2), p=2, dim=1)
+
+    return (
+        (attention(student_hidden) - attention(teacher_hidden.detach())).pow(2).mean()
+    )
+
+
+def dkd(
+    student_logits, teacher_logits, target, *, alpha=1.0, beta=8.0, temperature=4.0
+):
+    """Decoupled knowledge distillation loss (TCKD + NCKD).
+
+    Zhao, Cui, Song, Qiu, Liang (2022), "Decoupled knowledge distillation",
+    CVPR. With ``p = softmax(z / T)``, target class ``y``, binary
+    probabilities ``b = (p_y, 1 - p_y)`` and ``p~`` the softmax over the
+    non-target classes only::
+
+        TCKD = KL(b_T || b_S)
+        NCKD = KL(p~_T || p~_S)
+        L = T^2 * (alpha * TCKD + beta * NCKD)          (mean over the batch)
+
+    Logarithms are computed with log-softmax / log-sum-exp (stable). With two
+    classes NCKD is 0. The teacher is detached.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : torch.Tensor of shape (batch, n_classes)
+        Logits.
+    target : torch.Tensor of shape (batch,)
+        Integer class labels.
+    alpha, beta : float, default=1.0, 8.0
+        Weights of TCKD and NCKD (the paper's CIFAR setting).
+    temperature : float, default=4.0
+        Softmax temperature ``T``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import dkd
+    >>> z = torch.tensor([[2.0, 0.0, -1.0]])
+    >>> float(dkd(z, z, torch.tensor([0])))
+    0.0
+    >>> float(dkd(z.flip(1), z, torch.tensor([0]))) > 0
+    True
+    """
+    _check_2d("student_logits", student_logits)
+    _check_2d("teacher_logits", teacher_logits)
+    _check_same_shape(
+        "student_logits", student_logits, "teacher_logits", teacher_logits
+    )
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}.")
+    target = torch.as_tensor(target, dtype=torch.long, device=student_logits.device)
+    gt = F.one_hot(target, student_logits.shape[1]).bool()
+
+    def binary_log_probs(z):
+        log_p = F.log_softmax(z / temperature, dim=1)
+        log_target = log_p[gt]
+        log_rest = log_p.masked_fill(gt, float("-inf")).logsumexp(dim=1)
+        return torch.stack([log_target, log_rest], dim=1)
+
+    def kl(log_p, log_q):  # KL(p || q) per sample, 0 * log 0 = 0
+        p = log_p.exp()
+        return torch.where(p > 0, p * (log_p - log_q), torch.zeros_like(p)).sum(1)
+
+    teacher_logits = teacher_logits.detach()
+    tckd = kl(binary_log_probs(teacher_logits), binary_log_probs(student_logits))
+    # non-target distributions: the target logit is masked out (-1000 in the paper)
+    log_pt = F.log_softmax((teacher_logits / temperature).masked_fill(gt, -1e4), 1)
+    log_ps = F.log_softmax((student_logits / temperature).masked_fill(gt, -1e4), 1)
+    nckd = kl(log_pt, log_ps) if student_logits.shape[1] > 2 else tckd * 0.0
+    return temperature**2 * (alpha * tckd + beta * nckd).mean()

@@ -7,6 +7,7 @@ synthetic domain-shift generator for tests.
 
 from ._adatime import load_adatime_pt
 from ._base import DATA_HOME_ENV, DEFAULT_DATA_HOME, get_data_home
+from ._sktime import SKTIME_BUNDLED_CLASSIFICATION, load_sktime_dataset
 from ._synthetic import make_domain_shift
 from ._uci_har import (
     EMBEDDED_SUBJECTS,
@@ -26,9 +27,11 @@ __all__ = [
     "HAR_CHANNEL_NAMES",
     "HAR_MAIN_SCENARIOS",
     "HAR_TARGET_NAMES",
+    "SKTIME_BUNDLED_CLASSIFICATION",
     "get_data_home",
     "load_adatime_pt",
     "load_har_scenario",
+    "load_sktime_dataset",
     "load_uci_har",
     "make_domain_shift",
 ]

@@ -7,10 +7,22 @@ from .baselines import (
     MobileDAClassifier,
 )
 from .kd import KDClassifier
+from .memkd import MemKDClassifier
+from .recurrent import (
+    ATClassifier,
+    DKDClassifier,
+    RKDClassifier,
+    SequenceFitNetClassifier,
+)
 from .unikd import UniKDClassifier
 
 __all__ = [
     "AADClassifier",
+    "ATClassifier",
+    "DKDClassifier",
+    "MemKDClassifier",
+    "RKDClassifier",
+    "SequenceFitNetClassifier",
     "FitNetClassifier",
     "JKUClassifier",
     "KDClassifier",

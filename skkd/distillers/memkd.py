@@ -1,0 +1,230 @@
+"""MemKD: memory-discrepancy knowledge distillation for recurrent students."""
+
+import torch
+
+from ..base import BaseDistiller
+from ..losses import kd_kl_div, memory_discrepancy, memory_pairs
+from ..nn import LSTMClassifier
+from .recurrent import RecurrentDistillerMixin
+
+__all__ = ["MemKDClassifier"]
+
+_PAIRS = ("both", "consecutive", "random")
+
+
+class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
+    """Memory-discrepancy knowledge distillation (MemKD).
+
+    Udayangani, Nandakishor, Palaniswami (2025), "MemKD: Memory-discrepancy
+    knowledge distillation for efficient time series classification",
+    ICASSP. A tiny recurrent student learns to remember and forget like a
+    large recurrent teacher: for windows ``(s, e]`` of each series it matches
+    the relative change of the top layer's hidden state::
+
+        r(s, e) = ||h(e) - h(s)||_2 / (||h(s)||_2 + eps)
+
+        L = CE(z_S, y) + memory_weight * (L_mem(P_1) + L_mem(P_z))
+            [+ kd_weight * T^2 * KL(teacher || student)]
+
+    where ``L_mem(P)`` is the mean SmoothL1 between student and (detached)
+    teacher ``r`` over the pairs ``P`` (:func:`skkd.losses.memory_discrepancy`),
+    ``P_1`` are all consecutive pairs and ``P_z`` ``n_pairs`` random pairs
+    redrawn every mini-batch (:func:`skkd.losses.memory_pairs`). ``r`` is a
+    scalar, so teacher and student hidden sizes may differ with no projector.
+    When ``fit`` receives an unlabelled transfer set ``X_tgt``, the memory term
+    (which needs no label) is also applied to it, times ``target_weight``.
+
+    Teacher and student must expose their top layer's hidden sequence:
+    :class:`skkd.nn.LSTMClassifier`, :class:`skkd.nn.GRUClassifier` or any
+    module with ``forward_sequence(x) -> (batch, time, hidden)``. Series must
+    have one length and at least 3 time steps.
+
+    Parameters
+    ----------
+    teacher : torch.nn.Module or fitted estimator
+        Recurrent teacher, preferably ``FrozenEstimator(fitted_net)``; never
+        modified.
+    module : type or torch.nn.Module, default=LSTMClassifier
+        Recurrent student (e.g. ``module__hidden_size=8``).
+    memory_weight : float, default=1.0
+        ``lambda``, weight of the memory term (the paper sweeps 0.1 to 100).
+    n_pairs : int, default=100
+        Random pairs drawn per mini-batch.
+    pairs : {"both", "consecutive", "random"}, default="both"
+        Which pair sets enter the memory term (the paper's default: both).
+    eps : float, default=1e-8
+        Denominator guard of ``r``.
+    smooth_l1_beta : float, default=1.0
+        SmoothL1 threshold.
+    kd_weight : float, default=0.0
+        Weight ``gamma`` of an optional Hinton-KD term (off by default).
+    temperature : float, default=4.0
+        Temperature of the Hinton-KD term.
+    target_weight : float, default=1.0
+        Weight of the memory term on ``X_tgt``.
+    cache_teacher : bool, default=True
+        Compute the teacher's outputs on the training series once per fit
+        (identical results, much faster epochs).
+    lr : float, default=5e-3
+        Adam learning rate (the authors' value; weight decay 1e-5).
+    **kwargs
+        As :class:`skkd.base.BaseDistiller` (``max_epochs``, ``batch_size``,
+        ``callbacks``, ``random_state`` ...).
+
+    Attributes
+    ----------
+    module_ : torch.nn.Module
+        The trained student.
+    teacher_module_ : torch.nn.Module
+        Frozen copy of the teacher.
+    teacher_hidden_size_ : int
+        Width of the teacher's top recurrent layer.
+    history_ : skorch.history.History
+        Per-epoch record with ``train_ce``, ``train_mem_consecutive``,
+        ``train_mem_random`` (and ``train_kd``, ``*_tgt`` when used).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skkd import TimeSeriesClassifier
+    >>> from skkd.distillers.memkd import MemKDClassifier
+    >>> from skkd.nn import LSTMClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(40, 1, 20)).astype("float32")
+    >>> y = (X[:, 0, :10].mean(axis=1) > 0).astype(int)
+    >>> teacher = TimeSeriesClassifier(LSTMClassifier, module__hidden_size=32,
+    ...                                max_epochs=2, random_state=0).fit(X, y)
+    >>> student = MemKDClassifier(FrozenEstimator(teacher), module__hidden_size=4,
+    ...                           memory_weight=1.0, max_epochs=2, random_state=0)
+    >>> student.fit(X, y).predict(X[:3]).shape
+    (3,)
+    >>> sorted(k for k in student.history_[-1] if k.startswith("train_mem"))
+    ['train_mem_consecutive', 'train_mem_random']
+    """
+
+    _min_timepoints = 3
+
+    def __init__(
+        self,
+        teacher=None,
+        module=LSTMClassifier,
+        *,
+        memory_weight=1.0,
+        n_pairs=100,
+        pairs="both",
+        eps=1e-8,
+        smooth_l1_beta=1.0,
+        kd_weight=0.0,
+        temperature=4.0,
+        target_weight=1.0,
+        cache_teacher=True,
+        lr=5e-3,
+        **kwargs,
+    ):
+        super().__init__(teacher, module, lr=lr, **kwargs)
+        self.memory_weight = memory_weight
+        self.n_pairs = n_pairs
+        self.pairs = pairs
+        self.eps = eps
+        self.smooth_l1_beta = smooth_l1_beta
+        self.kd_weight = kd_weight
+        self.temperature = temperature
+        self.target_weight = target_weight
+        self.cache_teacher = cache_teacher
+
+    def _prepare_fit(self, X, y, X_tgt):
+        if self.pairs not in _PAIRS:
+            raise ValueError(f"pairs must be one of {_PAIRS}, got {self.pairs!r}.")
+        for name in ("memory_weight", "kd_weight", "target_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if not self.eps > 0:
+            raise ValueError(
+                f"eps must be > 0 (it keeps r finite when h(s) = 0), got {self.eps}."
+            )
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
+        if self.pairs != "consecutive" and not (
+            isinstance(self.n_pairs, int) and self.n_pairs >= 1
+        ):
+            raise ValueError(
+                f"n_pairs must be an int >= 1 with pairs={self.pairs!r}, got "
+                f"{self.n_pairs!r}."
+            )
+        super()._prepare_fit(X, y, X_tgt)
+
+    def draw_pairs(self, n_timepoints, generator=None):
+        """The pair sets of one mini-batch, as ``{name: (starts, ends)}``.
+
+        Parameters
+        ----------
+        n_timepoints : int
+            Series length.
+        generator : torch.Generator, optional
+            Randomness of the random pairs (default: torch's global RNG,
+            seeded by ``random_state`` during fit).
+
+        Returns
+        -------
+        pairs : dict
+            ``"consecutive"`` and/or ``"random"`` to ``(starts, ends)``.
+        """
+        n_random = 0 if self.pairs == "consecutive" else self.n_pairs
+        consecutive, random = memory_pairs(n_timepoints, n_random, generator=generator)
+        out = {}
+        if self.pairs in ("both", "consecutive"):
+            out["consecutive"] = consecutive
+        if self.pairs in ("both", "random"):
+            out["random"] = random
+        return out
+
+    def memory_terms(self, student_hidden, teacher_hidden, pairs):
+        """``L_mem`` for each pair set (see :func:`skkd.losses.memory_discrepancy`).
+
+        Parameters
+        ----------
+        student_hidden, teacher_hidden : torch.Tensor of shape (batch, time, hidden)
+            Top-layer hidden sequences (hidden sizes may differ).
+        pairs : dict
+            From :meth:`draw_pairs`.
+
+        Returns
+        -------
+        terms : dict of str to torch.Tensor
+            ``"mem_<set>"`` to its scalar loss.
+        """
+        return {
+            f"mem_{name}": memory_discrepancy(
+                student_hidden,
+                teacher_hidden,
+                starts,
+                ends,
+                eps=self.eps,
+                beta=self.smooth_l1_beta,
+            )
+            for name, (starts, ends) in pairs.items()
+        }
+
+    def compute_losses(self, X, y, X_tgt):
+        logits, hidden = self.student_outputs(X)
+        teacher_logits, teacher_hidden = self.teacher_outputs(X)
+        ce = self.criterion_(logits, y)
+        pairs = self.draw_pairs(X.shape[2])
+        mem_terms = self.memory_terms(hidden, teacher_hidden, pairs)
+        terms = {"ce": ce, **mem_terms, "y_pred": logits}
+        memory = torch.stack(list(mem_terms.values())).sum()
+        loss = ce + self.memory_weight * memory
+        if self.kd_weight > 0:
+            terms["kd"] = kd_kl_div(logits, teacher_logits, self.temperature)
+            loss = loss + self.kd_weight * terms["kd"]
+        if X_tgt is not None:
+            _, hidden_tgt = self.student_outputs(X_tgt)
+            tgt_terms = self.memory_terms(
+                hidden_tgt, self.teacher_outputs(X_tgt)[1], pairs
+            )
+            terms.update({k + "_tgt": v for k, v in tgt_terms.items()})
+            memory_tgt = torch.stack(list(tgt_terms.values())).sum()
+            loss = loss + self.memory_weight * self.target_weight * memory_tgt
+        terms["loss"] = loss
+        return terms

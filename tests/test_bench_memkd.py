@@ -1,0 +1,72 @@
+"""``skkd bench memkd --quick``: the suite runs end to end and writes its report."""
+
+import numpy as np
+import pytest
+
+from skkd.bench import memkd
+from skkd.cli import main as cli_main
+
+
+def test_auprc_macro_is_mean_of_per_class_average_precision():
+    y = np.array([0, 0, 1, 2])
+    proba = np.array(
+        [[0.8, 0.1, 0.1], [0.3, 0.6, 0.1], [0.4, 0.5, 0.1], [0.1, 0.1, 0.8]]
+    )
+    # class 0: positives ranked 1st and 3rd -> AP (1 + 2/3) / 2 = 5/6; class 1:
+    # x1 (0.6, negative) above x2 (0.5, positive) -> AP 0.5;
+    # class 2: AP 1
+    assert memkd.auprc_macro(y, proba) == pytest.approx((5 / 6 + 0.5 + 1) / 3)
+
+
+def test_har_pool_loads_train_and_test_splits():
+    # the embedded subjects 2 and 11 suffice: pooled train/test splits
+    X, y, Xt, yt = memkd.load_bench_dataset("UCIHAR", har_subjects=(2, 11))
+    assert X.shape[1:] == (9, 100) and Xt.shape[1:] == (9, 100)
+    assert len(X) > 211 and len(Xt) > 91  # both subjects pooled (211/91 for 2)
+    assert set(np.unique(y)) <= set(range(6)) and len(Xt) > 0
+
+
+def test_quick_run_writes_csv_markdown_and_png(tmp_path):
+    argv = ["bench", "memkd", "--quick", "--n-jobs", "1", "--out", str(tmp_path)]
+    code = cli_main([*argv, "--cache-dir", str(tmp_path / "teachers")])
+    assert code == 0
+    md = (tmp_path / "memkd_quick.md").read_text()
+    assert "AUC-PRC" in md and "MemKD" in md and "548.7x" in md
+    assert "teacher 3x100" in md
+    assert (tmp_path / "memkd_quick.png").stat().st_size > 0
+    rows = (tmp_path / "memkd_quick.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert {"method", "test_auprc", "params", "inference_bytes"} <= set(header)
+    # 7 methods at hidden 8 + the sweep at hidden 4 (Base, KD, MemKD)
+    assert len(rows) - 1 == 7 + 3
+    assert "Teacher" in (tmp_path / "memkd_quick_teachers.csv").read_text()
+
+
+# ------------------------------------------------------- the sktime loader
+def test_sktime_loader_shapes_and_unequal_lengths():
+    from skkd.datasets._sktime import load_sktime_dataset
+
+    d = load_sktime_dataset("BasicMotions")
+    assert d.X_train.shape == (40, 6, 100) and d.X_train.dtype == np.float32
+    assert set(d.y_train) == {"badminton", "running", "standing", "walking"}
+    jv = load_sktime_dataset("JapaneseVowels")
+    assert jv.original_lengths == (7, 29) and jv.X_test.shape == (370, 12, 29)
+    assert np.isfinite(jv.X_train).all()
+    padded = load_sktime_dataset("JapaneseVowels", unequal_length="pad")
+    assert padded.X_train.shape == jv.X_train.shape
+    with pytest.raises(ValueError, match="unequal_length='resample' or 'pad'"):
+        load_sktime_dataset("JapaneseVowels", unequal_length="error")
+    short = load_sktime_dataset("GunPoint", n_timepoints=50)
+    assert short.X_train.shape == (50, 1, 50)
+
+
+def test_sktime_loader_errors(monkeypatch):
+    import sys
+
+    from skkd.datasets._sktime import load_sktime_dataset
+
+    with pytest.raises(ValueError, match="not bundled with the installed sktime"):
+        load_sktime_dataset("Chinatown")
+    monkeypatch.setitem(sys.modules, "sktime", None)
+    with pytest.raises(ImportError, match=r"skkd\[sktime\]"):
+        load_sktime_dataset("GunPoint")
