@@ -497,37 +497,35 @@ def build_report(rows, epochs, scenarios_order):
         ),
     ]
 
-    # ablations: UNI-KD under each non-default tag vs the default on the same runs
+    # ablations: each method of a non-default tag (a UNI-KD variant, another
+    # teacher recipe ...) against the same method of the default run, same runs
     tags = sorted({(r["tag"], r["variant"]) for r in ok if r["tag"] != "default"})
-    default_unikd = by_method.get("unikd", {})
     for tag, variant in tags:
-        variant_cells = {
-            (r["scenario"], r["seed"]): r
-            for r in ok
-            if (r["tag"], r["variant"]) == (tag, variant) and r["method"] == "unikd"
-        }
-        if not variant_cells:
-            continue
-        ran = sorted({s for s, _ in variant_cells})
+        tagged = [r for r in ok if (r["tag"], r["variant"]) == (tag, variant)]
+        ran = sorted({r["scenario"] for r in tagged})
         abl_rows = []
-        for label, cells in (
-            (f"UNI-KD, {tag}: {variant or 'defaults'}", variant_cells),
-            ("UNI-KD, default", default_unikd),
-        ):
-            shared = {k: v for k, v in cells.items() if k in variant_cells}
-            abl_rows.append(
-                {
-                    "label": label,
-                    "f1": _group_average(shared, ran, "macro_f1"),
-                    "trunc": _group_average(shared, ran, "macro_f1_truncated"),
-                    "runs": len(shared),
-                }
-            )
+        for method in [m for m in METHODS if any(r["method"] == m for r in tagged)]:
+            variant_cells = {
+                (r["scenario"], r["seed"]): r for r in tagged if r["method"] == method
+            }
+            for label, cells in (
+                (f"{METHODS[method][0]}, {tag}", variant_cells),
+                (f"{METHODS[method][0]}, default", by_method.get(method, {})),
+            ):
+                shared = {k: v for k, v in cells.items() if k in variant_cells}
+                abl_rows.append(
+                    {
+                        "label": label,
+                        "f1": _group_average(shared, ran, "macro_f1"),
+                        "trunc": _group_average(shared, ran, "macro_f1_truncated"),
+                        "runs": len(shared),
+                    }
+                )
         sections.append(
             (
                 f"Ablation `{tag}`",
-                f"UNI-KD with `{variant or '(no change)'}` against the default "
-                f"UNI-KD on the same scenarios ({', '.join(ran)}) and seeds; "
+                f"`{variant or 'defaults'}` (tag `{tag}`) against the default run "
+                f"on the same scenarios ({', '.join(ran)}) and seeds; "
                 "macro-F1 (%), per-seed mean over these scenarios, mean ± std "
                 "over seeds.\n\n"
                 + markdown_table(
