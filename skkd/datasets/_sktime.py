@@ -103,13 +103,10 @@ def load_sktime_dataset(name, *, unequal_length="resample", n_timepoints=None):
     Returns
     -------
     data : sklearn.utils.Bunch
-        X_train : ndarray of shape (n_train, n_channels, n_timepoints), float32
-        y_train : ndarray of shape (n_train,) of str
-        X_test : ndarray of shape (n_test, n_channels, n_timepoints), float32
-        y_test : ndarray of shape (n_test,) of str
-        name : str
-        original_lengths : tuple of int
-            Shortest and longest series before any resampling or padding.
+        ``X_train`` and ``X_test`` (float32, ``(n, n_channels, n_timepoints)``),
+        ``y_train`` and ``y_test`` (str labels), ``name``, and
+        ``original_lengths`` (shortest and longest series before any
+        resampling or padding).
 
     Raises
     ------
@@ -120,7 +117,7 @@ def load_sktime_dataset(name, *, unequal_length="resample", n_timepoints=None):
 
     Examples
     --------
-    >>> from skkd.datasets._sktime import load_sktime_dataset
+    >>> from skkd.datasets import load_sktime_dataset
     >>> d = load_sktime_dataset("ItalyPowerDemand")
     >>> d.X_train.shape, d.X_test.shape, d.X_train.dtype
     ((67, 1, 24), (1029, 1, 24), dtype('float32'))
