@@ -316,6 +316,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         sample_domain : array-like of shape (n_samples,), optional
             skada's packed form: rows with ``sample_domain < 0`` are target rows
             (their labels are ignored); do not pass ``X_tgt`` then.
+
         Returns
         -------
         self
