@@ -179,7 +179,11 @@ def run_bench_suite(suite, suite_args):
 
 def main(argv=None):
     """Entry point of the ``skkd`` command."""
-    parser = argparse.ArgumentParser(prog="skkd", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="skkd",
+        description="skkd: knowledge distillation for time-series classification. "
+        "Run the demo, or a benchmark suite that writes CSV, Markdown and PNG.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
