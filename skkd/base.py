@@ -662,6 +662,25 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         self.teacher_module_ = teacher
         return self
 
+    def initialize_adapter(self):
+        """The ``adapter`` component: student features -> teacher feature space.
+
+        Built from the class given as ``adapter`` (``torch.nn.Linear`` by
+        default) with ``in_features``/``out_features`` taken from the two
+        networks; routed ``adapter__*`` parameters apply.
+        """
+        return self.initialize_component(
+            "adapter",
+            in_features=self.module_.n_features,
+            out_features=self.teacher_n_features_,
+        )
+
+    def initialize_feature_discriminator(self, name):
+        """A one-logit discriminator on teacher-width features, without GRL."""
+        return self.initialize_component(
+            name, n_features=self.teacher_n_features_, n_domains=1, grl=False
+        )
+
     def teacher_logits(self, X):
         """Teacher logits for a batch, without gradient."""
         with torch.no_grad():

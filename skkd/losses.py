@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "adversarial_bce",
     "attention_transfer",
     "coral",
     "dkd",
@@ -726,3 +727,33 @@ def dkd(
     log_ps = F.log_softmax((student_logits / temperature).masked_fill(gt, -1e4), 1)
     nckd = kl(log_pt, log_ps) if student_logits.shape[1] > 2 else tckd * 0.0
     return temperature**2 * (alpha * tckd + beta * nckd).mean()
+
+
+def adversarial_bce(real_logits, fake_logits):
+    """Discriminator loss of a GAN-style feature discriminator.
+
+    ``BCE(D(real), 1) + BCE(D(fake), 0)``, each a batch mean over logits
+    (Goodfellow et al., "Generative Adversarial Nets", NIPS 2014); used by
+    UNI-KD's feature-domain discriminator and by AAD, with teacher features as
+    "real" and adapted student features as "fake".
+
+    Parameters
+    ----------
+    real_logits, fake_logits : torch.Tensor
+        Discriminator logits of the real and the fake samples.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss.
+
+    Examples
+    --------
+    >>> import torch
+    >>> round(float(adversarial_bce(torch.zeros(3, 1), torch.zeros(2, 1))), 4)
+    1.3863
+    """
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    return bce(real_logits, torch.ones_like(real_logits)) + bce(
+        fake_logits, torch.zeros_like(fake_logits)
+    )

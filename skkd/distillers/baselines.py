@@ -14,7 +14,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ..base import BaseDistiller
-from ..losses import coral, hint_mse, kd_kl_div, mmd
+from ..losses import adversarial_bce, coral, hint_mse, kd_kl_div, mmd
 from ..nn import CNN1D, DomainDiscriminator
 from ..schedules import progressive_beta
 
@@ -123,11 +123,7 @@ class FitNetClassifier(BaseDistiller):
     def initialize_module(self):
         """Build the student, the frozen teacher copy and the adapter."""
         super().initialize_module()
-        self.adapter_ = self.initialize_component(
-            "adapter",
-            in_features=self.module_.n_features,
-            out_features=self.teacher_n_features_,
-        )
+        self.adapter_ = self.initialize_adapter()
         return self
 
     def optimizer_groups(self):
@@ -364,17 +360,8 @@ class AADClassifier(BaseDistiller):
     def initialize_module(self):
         """Build the student, the frozen teacher copy, adapter and discriminator."""
         super().initialize_module()
-        self.adapter_ = self.initialize_component(
-            "adapter",
-            in_features=self.module_.n_features,
-            out_features=self.teacher_n_features_,
-        )
-        self.discriminator_ = self.initialize_component(
-            "discriminator",
-            n_features=self.teacher_n_features_,
-            n_domains=1,
-            grl=False,
-        )
+        self.adapter_ = self.initialize_adapter()
+        self.discriminator_ = self.initialize_feature_discriminator("discriminator")
         return self
 
     def optimizer_groups(self):
@@ -392,15 +379,14 @@ class AADClassifier(BaseDistiller):
 
     def discriminator_loss(self, teacher_features, adapted):
         """``L_D = BCE(D(f_T), 1) + BCE(D(sg[A(f_S)]), 0)`` (logits, batch means)."""
-        real = self.discriminator_(teacher_features)
-        fake = self.discriminator_(adapted.detach())
-        return F.binary_cross_entropy_with_logits(
-            real, torch.ones_like(real)
-        ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        return adversarial_bce(
+            self.discriminator_(teacher_features),
+            self.discriminator_(adapted.detach()),
+        )
 
-    def _student_terms(self, X, y, logits, adapted):
+    def _student_terms(self, y, logits, adapted, teacher_logits):
         ce = self.criterion_(logits, y)
-        kd_src = kd_kl_div(logits, self.teacher_logits(X), self.temperature)
+        kd_src = kd_kl_div(logits, teacher_logits, self.temperature)
         fooled = self.discriminator_(adapted)  # not detached: trains A and F_S
         adv = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
         loss = self.lambda_ce * ce + self.lambda_kd * kd_src + self.lambda_adv * adv
@@ -413,22 +399,24 @@ class AADClassifier(BaseDistiller):
         uses :meth:`train_step`, which steps the discriminator on ``L_D`` first.
         """
         logits, adapted = self._student_forward(X)
-        disc = self.discriminator_loss(self.teacher_features(X), adapted)
-        return {**self._student_terms(X, y, logits, adapted), "disc": disc}
+        features_t, logits_t = self.teacher_outputs(X)
+        disc = self.discriminator_loss(features_t, adapted)
+        return {**self._student_terms(y, logits, adapted, logits_t), "disc": disc}
 
     def train_step(self, batch, **fit_params):
         """Discriminator step, then student step, each with its own optimizer."""
         self._set_training(True)
         X, y = unpack_data(batch)
         logits, adapted = self._student_forward(X)
+        features_t, logits_t = self.teacher_outputs(X)  # one teacher forward
         # 1. discriminator: teacher features real, detached adapted student fake
         self.optimizer_disc_.zero_grad()
-        disc = self.discriminator_loss(self.teacher_features(X), adapted)
+        disc = self.discriminator_loss(features_t, adapted)
         disc.backward()
         self.optimizer_disc_.step()
         # 2. student and adapter against the updated discriminator
         self.optimizer_.zero_grad()
-        terms = self._student_terms(X, y, logits, adapted)
+        terms = self._student_terms(y, logits, adapted, logits_t)
         terms["loss"].backward()
         self.notify(
             "on_grad_computed",

@@ -7,7 +7,7 @@ from skorch.utils import TeeGenerator
 from torch import nn
 
 from ..base import BaseDistiller
-from ..losses import hint_l1, kd_kl_div
+from ..losses import adversarial_bce, hint_l1, kd_kl_div
 from ..nn import CNN1D, DomainDiscriminator
 from ..schedules import grl_coefficient, progressive_beta
 
@@ -210,18 +210,12 @@ class UniKDClassifier(BaseDistiller):
     def initialize_module(self):
         """Build the student, the frozen teacher copy, adapter and discriminators."""
         super().initialize_module()
-        n_student = self.module_.n_features
-        self.adapter_ = self.initialize_component(
-            "adapter", in_features=n_student, out_features=self.teacher_n_features_
-        )
+        self.adapter_ = self.initialize_adapter()
         self.discriminator_ = self.initialize_component(
-            "discriminator", n_features=n_student
+            "discriminator", n_features=self.module_.n_features
         )
-        self.feature_discriminator_ = self.initialize_component(
-            "feature_discriminator",
-            n_features=self.teacher_n_features_,
-            n_domains=1,
-            grl=False,
+        self.feature_discriminator_ = self.initialize_feature_discriminator(
+            "feature_discriminator"
         )
         return self
 
@@ -245,11 +239,10 @@ class UniKDClassifier(BaseDistiller):
 
     def feature_discriminator_loss(self, teacher_features, adapted):
         """``L_Df``: teacher features are real (1), adapted student ones fake (0)."""
-        real = self.feature_discriminator_(teacher_features)
-        fake = self.feature_discriminator_(adapted.detach())
-        return F.binary_cross_entropy_with_logits(
-            real, torch.ones_like(real)
-        ) + F.binary_cross_entropy_with_logits(fake, torch.zeros_like(fake))
+        return adversarial_bce(
+            self.feature_discriminator_(teacher_features),
+            self.feature_discriminator_(adapted.detach()),
+        )
 
     def student_losses(self, student, teacher, y, beta):
         """Every term of the student step, from the step's forward passes.
