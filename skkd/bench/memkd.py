@@ -361,8 +361,8 @@ def run_one(
     lambdas=(0.1, 0.5, 1.0),
     teacher_epochs=100,
     teacher_patience=30,
-    student_epochs=200,
-    student_patience=50,
+    student_epochs=100,
+    student_patience=20,
     max_length=100,
     data_home=None,
     har_subjects=None,
@@ -674,8 +674,8 @@ def _parser():
     p.add_argument("--lambdas", nargs="+", type=float, default=[0.1, 0.5, 1.0])
     p.add_argument("--teacher-epochs", type=int, default=100)
     p.add_argument("--teacher-patience", type=int, default=30)
-    p.add_argument("--student-epochs", type=int, default=200)
-    p.add_argument("--student-patience", type=int, default=50)
+    p.add_argument("--student-epochs", type=int, default=100)
+    p.add_argument("--student-patience", type=int, default=20)
     p.add_argument("--max-length", type=int, default=100)
     p.add_argument(
         "--har-subjects", nargs="+", type=int, default=list(DEFAULT_HAR_SUBJECTS)
