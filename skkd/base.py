@@ -31,8 +31,15 @@ from .nn import CNN1D
 __all__ = [
     "BaseTimeSeriesClassifier",
     "BaseDistiller",
+    "TEACHER_CACHE_MAX_BYTES",
     "resolve_teacher",
 ]
+
+#: largest teacher-output cache a fit holds (bytes); above it the teacher runs
+#: once per step
+TEACHER_CACHE_MAX_BYTES = 1 << 30
+#: rows per teacher forward while the cache is filled
+_CACHE_CHUNK = 256
 
 
 def _encoded_accuracy(net, X, y):
@@ -567,6 +574,15 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         For feature-based methods and a teacher without ``forward_features``:
         the name (as in ``named_modules()``) of the layer whose output is the
         teacher's feature (3-D outputs are averaged over time).
+    cache_teacher : bool, default=True
+        Compute the frozen teacher's outputs on the training series (source and
+        target) once per fit and look them up by content in each step, instead
+        of one teacher forward per step. The teacher is in eval mode, so the
+        outputs are those of the uncached teacher (up to float rounding of
+        batched arithmetic); series not in the cache (validation) are computed
+        on the fly. Skipped when the outputs would take more than
+        ``TEACHER_CACHE_MAX_BYTES`` and for methods that train their copy of
+        the teacher.
     **kwargs
         As :class:`BaseTimeSeriesClassifier`.
 
@@ -586,10 +602,19 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         "optimizer__betas": (0.5, 0.99),
     }
 
-    def __init__(self, teacher=None, module=CNN1D, *, teacher_feature_layer=None, **kw):
+    def __init__(
+        self,
+        teacher=None,
+        module=CNN1D,
+        *,
+        teacher_feature_layer=None,
+        cache_teacher=True,
+        **kw,
+    ):
         super().__init__(module, **kw)
         self.teacher = teacher
         self.teacher_feature_layer = teacher_feature_layer
+        self.cache_teacher = cache_teacher
 
     def __setattr__(self, name, value):
         if name == "teacher":
@@ -681,11 +706,60 @@ class BaseDistiller(BaseTimeSeriesClassifier):
             name, n_features=self.teacher_n_features_, n_domains=1, grl=False
         )
 
+    # ------------------------------------------------ teacher outputs (cached)
+    def _fit_paired(self, X, y, X_tgt):
+        self._teacher_cache_ = None
+        if self.cache_teacher and "teacher_module" in self._frozen_modules():
+            parts = [X] if X_tgt is None else [X, X_tgt]
+            self._teacher_cache_ = self._build_teacher_cache(np.concatenate(parts))
+        try:
+            return super()._fit_paired(X, y, X_tgt)
+        finally:
+            del self._teacher_cache_  # large, and only valid for this fit
+
+    def _build_teacher_cache(self, X):
+        """Teacher outputs of the distinct rows of ``X``, keyed by row bytes."""
+        index = {}
+        for i, row in enumerate(X):
+            index.setdefault(row.tobytes(), i)
+        rows = np.fromiter(index.values(), dtype=np.int64, count=len(index))
+        unique = torch.from_numpy(X[rows])
+        chunks = [self._teacher_forward(unique[:_CACHE_CHUNK])]
+        per_row = sum(v.element_size() * v[0].numel() for v in chunks[0].values())
+        if per_row * len(unique) > TEACHER_CACHE_MAX_BYTES:
+            return None  # too large to hold: one teacher forward per step
+        for start in range(_CACHE_CHUNK, len(unique), _CACHE_CHUNK):
+            chunks.append(self._teacher_forward(unique[start : start + _CACHE_CHUNK]))
+        outputs = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+        return {"index": {key: j for j, key in enumerate(index)}, "outputs": outputs}
+
+    def _teacher_forward(self, X):
+        """Every teacher output the method reads, from one forward, no gradient.
+
+        Returns a dict of tensors with one row per series: ``"logits"``, plus
+        ``"features"`` for feature-based methods. Recurrent distillers add the
+        hidden sequence.
+        """
+        with torch.no_grad():
+            if self._uses_teacher_features:
+                features, logits = self._teacher_pair(self.teacher_module_, X)
+                return {"features": features, "logits": logits}
+            return {"logits": self._logits_of(self.teacher_module_, X)}
+
+    def _teacher_batch(self, X):
+        """:meth:`_teacher_forward` of a batch, from the cache when it holds it."""
+        cache = getattr(self, "_teacher_cache_", None)
+        if cache is not None:
+            index = cache["index"]
+            rows = [index.get(row.tobytes()) for row in X.detach().numpy()]
+            if None not in rows:
+                rows = torch.as_tensor(rows, dtype=torch.long)
+                return {k: v[rows] for k, v in cache["outputs"].items()}
+        return self._teacher_forward(X)
+
     def teacher_logits(self, X):
         """Teacher logits for a batch, without gradient."""
-        with torch.no_grad():
-            out = self.teacher_module_(X)
-        return out[0] if isinstance(out, tuple) else out
+        return self._teacher_batch(X)["logits"]
 
     def teacher_features(self, X):
         """Teacher features for a batch, without gradient.
@@ -693,8 +767,7 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         ``forward_features`` of skkd backbones, or the output of the layer named
         by ``teacher_feature_layer`` (averaged over time when 3-D).
         """
-        with torch.no_grad():
-            return self._features_of(self.teacher_module_, X)
+        return self.teacher_outputs(X)[0]
 
     def teacher_outputs(self, X, *, grad=False):
         """Teacher ``(features, logits)`` of a batch from one forward pass.
@@ -704,18 +777,25 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         X : torch.Tensor
             A batch of series.
         grad : bool, default=False
-            Keep the graph (for methods that train their copy of the teacher).
+            Keep the graph (for methods that train their copy of the teacher);
+            without it the outputs may come from the cache.
 
         Returns
         -------
         features, logits : torch.Tensor
         """
-        teacher = self.teacher_module_
+        if not grad:
+            out = self._teacher_batch(X)
+            if "features" in out:
+                return out["features"], out["logits"]
         with torch.set_grad_enabled(grad):
-            if self.teacher_feature_layer is None and hasattr(teacher, "head"):
-                features = teacher.forward_features(X)
-                return features, teacher.head(features)
-            return self._features_of(teacher, X, with_logits=True)
+            return self._teacher_pair(self.teacher_module_, X)
+
+    def _teacher_pair(self, teacher, X):
+        if self.teacher_feature_layer is None and hasattr(teacher, "head"):
+            features = teacher.forward_features(X)
+            return features, teacher.head(features)
+        return self._features_of(teacher, X, with_logits=True)
 
     def _features_of(self, teacher, X, with_logits=False):
         name = self.teacher_feature_layer
