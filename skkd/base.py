@@ -26,6 +26,7 @@ from skorch.utils import is_dataset
 from torch import nn
 
 from ._validation import check_labels, check_time_series, split_packed_domains
+from .model_selection import unwrap_target
 from .nn import CNN1D
 
 __all__ = [
@@ -271,6 +272,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         )
 
     def _validate_training_data(self, X, y, X_tgt, sample_domain, reset):
+        # a TargetSet is unwrapped; a target set sliced by sklearn's CV is refused
+        X_tgt = unwrap_target(X, X_tgt)
         X, y, X_tgt = split_packed_domains(X, y, X_tgt, sample_domain)
         X = check_time_series(X, name="X")
         y = check_labels(y, len(X))
