@@ -308,6 +308,10 @@ def main(argv=None):
         return 1
     table, per, plot = _report(rows)
     n_candidates = len(_candidates())
+    # rows of one job share its "seconds": count each job once
+    compute = sum(
+        {tuple(str(r[k]) for k in JOB_KEY): float(r["seconds"]) for r in rows}.values()
+    )
     intro = (
         "Which label-free scorer picks UNI-KD hyperparameters that a user with "
         "target labels would also pick? Per (scenario, seed) a DANN teacher (CNN "
@@ -321,13 +325,17 @@ def main(argv=None):
         "scorer with the oracle over the grid (NaN when a scorer ties every "
         "candidate, left out of the mean); regret is the oracle macro-F1 lost by "
         "taking the scorer's top candidate instead of the oracle's. "
-        f"Every number is computed from `{csv_path.name}` ({len(rows)} rows)."
+        f"Every number is computed from `{csv_path.name}` ({len(rows)} rows; "
+        f"job time summed over the CSV: {compute:.0f} s)."
     )
     write_report(
         out / "selection.md",
         "Model selection without target labels (UCI-HAR, UNI-KD grid)",
         intro,
-        [("Summary (mean ± std over scenarios)", table), ("Per scenario", per)],
+        [
+            ("Summary (mean ± std over the scenario and seed runs)", table),
+            ("Per scenario", per),
+        ],
         environment(["selection", *argv], threads=args.threads),
         time.perf_counter() - start,
     )
