@@ -25,7 +25,9 @@ from skorch.dataset import unpack_data
 from skorch.utils import is_dataset
 from torch import nn
 
+from ._skada import is_skada_net, skada_teacher
 from ._validation import check_labels, check_time_series, split_packed_domains
+from .model_selection import unwrap_target
 from .nn import CNN1D
 
 __all__ = [
@@ -278,6 +280,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         )
 
     def _validate_training_data(self, X, y, X_tgt, sample_domain, reset):
+        # a TargetSet is unwrapped; a target set sliced by sklearn's CV is refused
+        X_tgt = unwrap_target(X, X_tgt)
         X, y, X_tgt = split_packed_domains(X, y, X_tgt, sample_domain)
         X = check_time_series(X, name="X")
         y = check_labels(y, len(X))
@@ -548,6 +552,8 @@ def resolve_teacher(teacher, owner="the distiller"):
             classes = obj.classes_
         except (AttributeError, ValueError):  # skorch nets may not know their classes
             classes = None
+        if is_skada_net(obj):  # stored activations, masked label in classes_
+            return skada_teacher(obj, classes)
         return obj.module_, None if classes is None else np.asarray(classes)
     raise TypeError(
         f"teacher must be a trained torch.nn.Module, a fitted skorch/skkd "
