@@ -26,6 +26,15 @@ def _to_numpy(X, name):
     return np.asarray(X)
 
 
+def _count_nonfinite(arr, chunk=4096):
+    # chunked, so the check needs memory for a few thousand series, not all
+    n_bad = 0
+    for start in range(0, len(arr), chunk):
+        part = arr[start : start + chunk]
+        n_bad += int((~np.isfinite(part)).any(axis=(1, 2)).sum())
+    return n_bad
+
+
 def check_time_series(X, *, name="X", n_channels=None, n_timepoints=None):
     """Validate a time-series panel and return a float32 copy of shape (n, c, t).
 
@@ -44,7 +53,8 @@ n_timepoints)
     Returns
     -------
     X : ndarray of shape (n_samples, n_channels, n_timepoints), float32
-        A new array; the caller's array is never modified.
+        C-contiguous. The caller's array itself when it already is a writable
+        float32 C-contiguous 3-D array (skkd never writes to it), else a copy.
 
     Examples
     --------
@@ -88,9 +98,22 @@ n_timepoints)
             f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is "
             f"required: {name} holds series of length 0; pass non-empty series."
         )
-    arr = np.array(arr, dtype=np.float32, copy=True)
-    if not np.isfinite(arr).all():
-        n_bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
+    if arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.writeable:
+        # already what torch needs: no copy (skkd never writes to its inputs),
+        # so a large X or X_tgt costs no extra memory
+        pass
+    else:
+        arr = np.array(arr, dtype=np.float32, order="C", copy=True)
+    n_bad = _count_nonfinite(arr)
+    original = _to_numpy(X, name)
+    if n_bad and original.dtype.kind == "f" and original.dtype.itemsize > 4:
+        if not _count_nonfinite(original.reshape(arr.shape)):
+            raise ValueError(
+                f"{name} has values beyond the float32 range (|x| > 3.4e38) in "
+                f"{n_bad} sample(s); skkd trains in float32. Rescale the series "
+                "(e.g. standardise each channel)."
+            )
+    if n_bad:
         raise ValueError(
             f"{name} contains NaN or infinity in {n_bad} sample(s). Impute or drop "
             "them before fitting (e.g. np.nan_to_num, or sktime's Imputer)."

@@ -11,6 +11,7 @@ import copy
 import inspect
 import itertools
 import math
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -22,17 +23,54 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
-from skorch.utils import is_dataset
+from skorch.utils import TeeGenerator, is_dataset
 from torch import nn
 
 from ._validation import check_labels, check_time_series, split_packed_domains
+from .callbacks import NonFiniteGuard, NonFiniteLossError, SkipBatch
 from .nn import CNN1D
 
 __all__ = [
     "BaseTimeSeriesClassifier",
     "BaseDistiller",
+    "InconsistentSkkdVersionWarning",
     "resolve_teacher",
 ]
+
+
+#: state that lives only during fit (deleted afterwards)
+_FIT_TIME_ATTRIBUTES = (
+    "_target_data_",
+    "_target_order_",
+    "_target_pos_",
+    "_epoch_start_state_",
+    "_resume_state_",
+)
+#: skorch bookkeeping that is not data-derived fit state
+_SKORCH_ATTRIBUTES = ("history_", "callbacks_", "initialized_", "virtual_params_")
+
+
+def _caller_stacklevel():
+    """``stacklevel`` of the first frame outside skkd and skorch (the user's)."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("skkd.", "skorch.")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
+class InconsistentSkkdVersionWarning(UserWarning):
+    """An estimator pickled by another skkd version was unpickled.
+
+    Examples
+    --------
+    >>> issubclass(InconsistentSkkdVersionWarning, UserWarning)
+    True
+    """
 
 
 def _encoded_accuracy(net, X, y):
@@ -80,6 +118,12 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         bit-identical results on CPU. The global torch RNG is restored afterwards.
     verbose : int, default=0
         1 prints skorch's per-epoch table.
+    on_nonfinite : {"raise", "skip"}, default="raise"
+        What to do when a loss term or gradient becomes NaN/inf: stop with
+        :class:`skkd.callbacks.NonFiniteLossError` naming the term and epoch, or
+        skip the batch (no update; counted as ``train_skipped_batches``).
+    max_grad_norm : float or None, default=None
+        Clip the gradient norm of the trained parameters before each update.
     **kwargs
         Routed skorch parameters (``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks__*`` ...).
@@ -125,6 +169,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         train_split=None,
         random_state=None,
         verbose=0,
+        on_nonfinite="raise",
+        max_grad_norm=None,
         **kwargs,
     ):
         super().__init__(
@@ -139,6 +185,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
             **{**self._default_kwargs, **kwargs},
         )
         self.random_state = random_state
+        self.on_nonfinite = on_nonfinite
+        self.max_grad_norm = max_grad_norm
 
     # ------------------------------------------------------------------ sklearn
     def _get_param_names(self):
@@ -165,6 +213,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                     _encoded_accuracy, name="valid_acc", lower_is_better=False
                 ),
             ),
+            ("nonfinite_guard", NonFiniteGuard()),
             ("print_log", PrintLog()),
         ]
 
@@ -346,30 +395,31 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         n_batches = math.ceil(len(X) / self.batch_size) if self.batch_size > 0 else 1
         self.steps_per_epoch_ = n_batches
         self._target_data_ = None if X_tgt is None else torch.from_numpy(X_tgt)
-        self._target_batches_ = None
+        self._target_order_ = None
+        self._target_pos_ = 0
         try:
             # nothing reaches module.forward: target batches are drawn per step
             NeuralNetClassifier.partial_fit(self, X, y)
         finally:
-            # iterators are not picklable and target data must not outlive fit
-            del self._target_data_, self._target_batches_
+            # fit-time state must not outlive fit (nor end up in pickles)
+            for name in _FIT_TIME_ATTRIBUTES:
+                self.__dict__.pop(name, None)
         return self
 
     def _draw_target_batch(self):
         """Next target mini-batch; the target set is reshuffled on every pass."""
         if self._target_data_ is None:
             return None
-        if self._target_batches_ is not None:
-            batch = next(self._target_batches_, None)
-            if batch is not None:
-                return batch
         n = len(self._target_data_)
         size = n if self.batch_size <= 0 else min(self.batch_size, n)
-        order = torch.randperm(n)
-        self._target_batches_ = (
-            self._target_data_[order[i : i + size]] for i in range(0, n, size)
-        )
-        return next(self._target_batches_)
+        # an explicit (order, position) rather than an iterator: checkpoints
+        # save it, so a resumed fit draws the same target batches
+        if self._target_order_ is None or self._target_pos_ >= n:
+            self._target_order_ = torch.randperm(n)
+            self._target_pos_ = 0
+        start = self._target_pos_
+        self._target_pos_ = start + size
+        return self._target_data_[self._target_order_[start : start + size]]
 
     @property
     def current_epoch(self):
@@ -429,9 +479,108 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         X, y = unpack_data(batch)
         X_tgt = self._draw_target_batch()
         terms = self.compute_losses(X, y, X_tgt)
+        self.check_losses(terms)
         terms["loss"].backward()
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
         self.record_terms(terms)
         return {"loss": terms["loss"], "y_pred": terms.get("y_pred")}
+
+    def check_losses(self, terms):
+        """Stop (or skip the batch) if a loss term is NaN or infinite.
+
+        Call it before each ``backward`` in custom ``train_step`` methods; it
+        defers to the ``"nonfinite_guard"`` callback
+        (:class:`skkd.callbacks.NonFiniteGuard`), if present.
+
+        Parameters
+        ----------
+        terms : dict of str to torch.Tensor
+            Loss terms of the step.
+        """
+        for _, callback in self.callbacks_:
+            if isinstance(callback, NonFiniteGuard):
+                callback.check_losses(self, terms)
+
+    # --------------------------------------------- epochs, interruption, resume
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if not training or iterator is None:
+            return super().run_single_epoch(
+                iterator, training, prefix, step_fn, **fit_params
+            )
+        # parameters at the start of the epoch: Ctrl-C mid-epoch restores them
+        self._epoch_start_state_ = self._training_state()
+        skipped = []
+
+        def guarded_step(batch, **kwargs):
+            try:
+                return step_fn(batch, **kwargs)
+            except SkipBatch as exc:
+                for name in self._optimizers:
+                    getattr(self, name + "_").zero_grad()
+                skipped.append(str(exc))
+                self.history.record_batch("skipped", True)
+                # skorch logs this loss; the batch is dropped from history below
+                return {"loss": torch.tensor(float("nan")), "y_pred": None}
+
+        super().run_single_epoch(iterator, training, prefix, guarded_step, **fit_params)
+        self._epoch_start_state_ = None
+        if skipped:
+            batches = self.history[-1]["batches"]
+            batches[:] = [b for b in batches if not b.get("skipped")]
+            if not batches:
+                raise NonFiniteLossError(
+                    f"Every batch of epoch {len(self.history)} had a non-finite loss "
+                    f"or gradient (first: {skipped[0]}); nothing was trained. Scale "
+                    "the inputs, lower lr or set max_grad_norm."
+                )
+            self.history.record("train_skipped_batches", len(skipped))
+
+    def _training_state(self):
+        # trained modules and optimizers (the frozen teacher never changes)
+        frozen = set(self._frozen_modules())
+        names = [m for m in self._modules if m not in frozen] + self._optimizers
+        return {n: copy.deepcopy(getattr(self, n + "_").state_dict()) for n in names}
+
+    def fit_loop(self, X, y=None, epochs=None, **kwargs):
+        resume = self.__dict__.pop("_resume_state_", None)
+        if resume is not None:
+            # LoadInitState loaded a checkpoint: continue where it stopped
+            torch.set_rng_state(resume["rng"])
+            self._target_order_ = resume["target_order"]
+            self._target_pos_ = resume["target_pos"]
+            if epochs is None:
+                epochs = max(0, self.max_epochs - len(self.history))
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **kwargs)
+        except KeyboardInterrupt:
+            self._keep_last_complete_epoch()
+            raise  # skorch's partial_fit stops training and returns the net
+
+    def _keep_last_complete_epoch(self):
+        state = self.__dict__.pop("_epoch_start_state_", None)
+        if state is not None:  # interrupted inside an epoch: undo its updates
+            for name, values in state.items():
+                getattr(self, name + "_").load_state_dict(values)
+            if len(self.history):
+                self.history.pop()
+        done = len(self.history)
+        kept = (
+            f"it keeps the parameters of epoch {done}, the last completed one"
+            if done
+            else "no epoch was completed, so it holds its initial (untrained) "
+            "parameters"
+        )
+        warnings.warn(
+            f"Training of {type(self).__name__} was interrupted (KeyboardInterrupt);"
+            f" {kept}. Call partial_fit to train further, or fit to start again.",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )
 
     def record_terms(self, terms):
         """Log the scalar loss terms of this batch (averaged per epoch later)."""
@@ -490,6 +639,153 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                 "fit(X, y) before using it."
             )
         super().check_is_fitted(attributes, *args, **kwargs)
+
+    # ------------------------------------------------------------- persistence
+    def _fit_state(self):
+        """What ``save_params(f_fit_state=...)`` stores besides the modules."""
+        from . import __version__
+
+        skip = set(_SKORCH_ATTRIBUTES)
+        for name in self._modules + self._criteria + self._optimizers:
+            skip.add(name + "_")
+        attributes = {
+            k: v
+            for k, v in vars(self).items()
+            if k.endswith("_") and not k.startswith("_") and k not in skip
+        }
+        return {
+            "skkd_version": __version__,
+            "attributes": attributes,
+            "rng": torch.get_rng_state(),
+            "target_order": getattr(self, "_target_order_", None),
+            "target_pos": getattr(self, "_target_pos_", 0),
+        }
+
+    def save_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        use_safetensors=False,
+        *,
+        f_fit_state=None,
+        **kwargs,
+    ):
+        """skorch's ``save_params``, plus ``f_fit_state``.
+
+        ``f_fit_state`` stores what the modules are sized from (channels,
+        length, classes ...) and the random-number state, so that
+        ``load_params(f_params=..., f_fit_state=...)`` works on a fresh,
+        unfitted estimator, and a checkpointed fit resumes exactly. Extra
+        modules and optimizers are saved with ``f_<name>`` (``f_discriminator``,
+        ``f_optimizer_disc`` ...).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from skkd import TimeSeriesClassifier
+        >>> from skkd.datasets import make_domain_shift
+        >>> d = make_domain_shift(n_samples=24, random_state=0)
+        >>> clf = TimeSeriesClassifier(module__widths=(4,), max_epochs=1,
+        ...                            random_state=0).fit(d.X_src, d.y_src)
+        >>> tmp = tempfile.mkdtemp()
+        >>> files = dict(f_params=os.path.join(tmp, "p.pt"),
+        ...              f_fit_state=os.path.join(tmp, "s.pt"))
+        >>> clf.save_params(**files)
+        >>> new = TimeSeriesClassifier(module__widths=(4,))
+        >>> new.load_params(**files)
+        >>> bool((new.predict(d.X_src) == clf.predict(d.X_src)).all())
+        True
+        """
+        if f_fit_state is not None:
+            self.check_is_fitted()
+            torch.save(self._fit_state(), f_fit_state)
+        return super().save_params(
+            f_params, f_optimizer, f_criterion, f_history, use_safetensors, **kwargs
+        )
+
+    def load_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        checkpoint=None,
+        use_safetensors=False,
+        *,
+        f_fit_state=None,
+        **kwargs,
+    ):
+        """skorch's ``load_params``, plus ``f_fit_state`` (see :meth:`save_params`).
+
+        An unfitted estimator needs ``f_fit_state``: its modules are sized from
+        the data it was fitted on.
+        """
+        if checkpoint is not None:
+            # read the checkpoint's files here: skorch does not know f_fit_state
+            files = checkpoint.get_formatted_files(self)
+            state_file = files.pop("f_fit_state", None)
+            f_fit_state = f_fit_state if f_fit_state is not None else state_file
+            if f_history is None and checkpoint.f_history is not None:
+                f_history = checkpoint.f_history_
+            files.pop("f_history", None)
+            kwargs = {**files, **kwargs}
+            explicit = dict(
+                f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion
+            )
+            kwargs.update({k: v for k, v in explicit.items() if v is not None})
+            f_params = kwargs.pop("f_params", None)
+            f_optimizer = kwargs.pop("f_optimizer", None)
+            f_criterion = kwargs.pop("f_criterion", None)
+            kwargs.pop("f_pickle", None)
+        if f_fit_state is not None:
+            state = torch.load(f_fit_state, weights_only=False)
+            for key, value in state["attributes"].items():
+                setattr(self, key, value)
+            if not self.initialized_:
+                self.initialize()
+            if hasattr(self, "_target_data_"):  # during fit (LoadInitState)
+                self._resume_state_ = state
+        elif not self.initialized_:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted, and its modules are sized"
+                " from the data it is fitted on. Save with save_params(f_params=...,"
+                " f_fit_state=...) and load both: load_params(f_params=...,"
+                " f_fit_state=...)."
+            )
+        return super().load_params(
+            f_params,
+            f_optimizer,
+            f_criterion,
+            f_history,
+            use_safetensors=use_safetensors,
+            **kwargs,
+        )
+
+    def __getstate__(self):
+        from . import __version__
+
+        state = super().__getstate__()
+        for name in _FIT_TIME_ATTRIBUTES:
+            state.pop(name, None)
+        state["_skkd_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        from . import __version__
+
+        version = state.pop("_skkd_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"Unpickling a {type(self).__name__} saved with skkd "
+                f"{version or 'unknown (older than 0.1)'} into skkd {__version__}; "
+                "it may not work or give different results. Refit it, or load it "
+                "with the skkd version that saved it.",
+                InconsistentSkkdVersionWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
 
 
 def resolve_teacher(teacher, owner="the distiller"):
@@ -629,10 +925,11 @@ class BaseDistiller(BaseTimeSeriesClassifier):
                 "teacher's label set."
             )
         probe = torch.from_numpy(X[:2])
+        copy_ = self.teacher_copy(module)
         try:
             # a copy in eval mode: the probe must not touch the caller's teacher
             with torch.no_grad():
-                out = copy.deepcopy(module).eval()(probe)
+                out = copy_(probe)
         except Exception as exc:
             raise ValueError(
                 f"The teacher failed on inputs of shape {tuple(probe.shape[1:])} "
@@ -647,7 +944,7 @@ class BaseDistiller(BaseTimeSeriesClassifier):
                 "classes."
             )
         if self._uses_teacher_features:
-            probe_teacher = copy.deepcopy(module).eval()
+            probe_teacher = copy_
             with torch.no_grad():
                 features = self._features_of(probe_teacher, probe)
             self.teacher_n_features_ = int(features.shape[1])
@@ -656,11 +953,42 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         """Build the student and a frozen copy of the teacher."""
         super().initialize_module()
         module, _ = self._resolve_teacher()
-        teacher = copy.deepcopy(module).eval()
+        teacher = self.teacher_copy(module)
         for param in teacher.parameters():
             param.requires_grad_(False)
         self.teacher_module_ = teacher
         return self
+
+    def teacher_copy(self, module):
+        """A deep copy of the teacher network in eval mode on this net's device.
+
+        The caller's teacher stays where it is (a CUDA teacher can teach a CPU
+        student); a teacher whose parameters hold no data (``meta`` device) is
+        a clear error.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The teacher network.
+
+        Returns
+        -------
+        torch.nn.Module
+        """
+        devices = {
+            p.device.type
+            for p in itertools.chain(module.parameters(), module.buffers())
+        }
+        if "meta" in devices:
+            raise ValueError(
+                f"The teacher {type(module).__name__} has parameters on the 'meta' "
+                "device, which hold no values. Load its trained weights first "
+                "(e.g. module.to_empty(device='cpu') then load_state_dict)."
+            )
+        teacher = copy.deepcopy(module).eval()
+        if self.device is not None:
+            teacher = teacher.to(self.device)
+        return teacher
 
     def initialize_adapter(self):
         """The ``adapter`` component: student features -> teacher feature space.

@@ -9,8 +9,6 @@ teacher is in eval mode, so its outputs never change during a fit; caching
 them makes each epoch cost about what the student alone costs).
 """
 
-import copy
-
 import numpy as np
 import torch
 from torch import nn
@@ -199,10 +197,8 @@ class RecurrentDistillerMixin:
         if self._needs_sequence:
             teacher = self._check_backbones()
             with torch.no_grad():
-                seq = (
-                    copy.deepcopy(teacher)
-                    .eval()
-                    .forward_sequence(torch.from_numpy(X[:2]))
+                seq = self.teacher_copy(teacher).forward_sequence(
+                    torch.from_numpy(X[:2])
                 )
             if seq.ndim != 3 or seq.shape[1] != n_timepoints:
                 raise ValueError(
