@@ -21,9 +21,63 @@ def _to_numpy(X, name):
             f"{name} is a sparse matrix; skkd needs a dense array of shape "
             "(n_samples, n_channels, n_timepoints). Convert it with X.toarray()."
         )
-    if hasattr(X, "to_numpy") and getattr(X, "ndim", 2) <= 2:  # pandas 2-D frame
-        X = X.to_numpy()
-    return np.asarray(X)
+    if hasattr(X, "to_numpy") and hasattr(X, "index"):  # pandas
+        return _from_pandas(X, name)
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # nested lists of unequal lengths
+        raise _ragged_error(name) from exc
+    if arr.dtype.kind == "O" and arr.ndim == 1 and len(arr) and _is_series(arr[0]):
+        arr = _stack_series(list(arr), name)  # an object array of (c, t) series
+    return arr
+
+
+def _ragged_error(name):
+    return ValueError(
+        f"{name} holds series of different lengths (or channel counts); skkd needs "
+        "equal-length series. Resample or pad them to one length first (e.g. "
+        "skkd.datasets.load_sktime_dataset(unequal_length='resample'))."
+    )
+
+
+def _is_series(value):
+    return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+
+
+def _stack_series(rows, name):
+    try:
+        return np.stack([np.asarray(r, dtype=np.float64) for r in rows])
+    except ValueError as exc:
+        raise _ragged_error(name) from exc
+
+
+def _from_pandas(X, name):
+    """pandas containers: a 2-D frame, or sktime's pd-multiindex / nested_univ."""
+    import pandas as pd
+
+    if isinstance(X, pd.DataFrame) and isinstance(X.index, pd.MultiIndex):
+        # sktime pd-multiindex: rows (instance, time), one column per channel
+        instances = X.index.get_level_values(0)
+        codes, uniques = pd.factorize(instances)
+        counts = np.bincount(codes)
+        if len(set(counts.tolist())) != 1:
+            raise _ragged_error(name)
+        if np.any(np.diff(codes) < 0):  # rows of an instance must be together
+            X = X.iloc[np.argsort(codes, kind="stable")]
+        values = X.to_numpy()
+        return values.reshape(len(uniques), counts[0], X.shape[1]).transpose(0, 2, 1)
+    if (
+        isinstance(X, pd.DataFrame)
+        and len(X)
+        and all(dtype == np.dtype(object) for dtype in X.dtypes)
+        and _is_series(X.iloc[0, 0])
+    ):
+        # sktime nested_univ: one cell per (instance, channel) holding a series
+        lengths = {len(cell) for cell in X.to_numpy().ravel()}
+        if len(lengths) != 1:
+            raise _ragged_error(name)
+        return _stack_series([list(map(np.asarray, row)) for row in X.to_numpy()], name)
+    return X.to_numpy()
 
 
 def _count_nonfinite(arr, chunk=4096):
@@ -35,7 +89,9 @@ def _count_nonfinite(arr, chunk=4096):
     return n_bad
 
 
-def check_time_series(X, *, name="X", n_channels=None, n_timepoints=None):
+def check_time_series(
+    X, *, name="X", n_channels=None, n_timepoints=None, reference=None
+):
     """Validate a time-series panel and return a float32 copy of shape (n, c, t).
 
     Parameters
@@ -49,6 +105,9 @@ n_timepoints)
         Required channel count (the one seen in ``fit``).
     n_timepoints : int, optional
         Required series length, for modules that need a fixed length.
+    reference : str, optional
+        What the required shape comes from, for messages (e.g. ``"X"``); by
+        default the data the estimator was fitted on.
 
     Returns
     -------
@@ -103,7 +162,8 @@ n_timepoints)
         # so a large X or X_tgt costs no extra memory
         pass
     else:
-        arr = np.array(arr, dtype=np.float32, order="C", copy=True)
+        with np.errstate(over="ignore"):  # overflow is reported below, clearly
+            arr = np.array(arr, dtype=np.float32, order="C", copy=True)
     n_bad = _count_nonfinite(arr)
     original = _to_numpy(X, name)
     if n_bad and original.dtype.kind == "f" and original.dtype.itemsize > 4:
@@ -118,16 +178,16 @@ n_timepoints)
             f"{name} contains NaN or infinity in {n_bad} sample(s). Impute or drop "
             "them before fitting (e.g. np.nan_to_num, or sktime's Imputer)."
         )
+    source = "the estimator was fitted on" if reference is None else f"{reference} has"
     if n_channels is not None and arr.shape[1] != n_channels:
         raise ValueError(
-            f"{name} has {arr.shape[1]} channel(s) but the estimator was fitted on "
-            f"{n_channels}. Pass series with the same channels, in the same order."
+            f"{name} has {arr.shape[1]} channel(s) but {source} {n_channels}. Pass "
+            "series with the same channels, in the same order."
         )
     if n_timepoints is not None and arr.shape[2] != n_timepoints:
         raise ValueError(
-            f"{name} has series of length {arr.shape[2]} but the estimator was fitted "
-            f"on length {n_timepoints}. Resample or pad the series to {n_timepoints} "
-            "points."
+            f"{name} has series of length {arr.shape[2]} but {source} length "
+            f"{n_timepoints}. Resample or pad the series to {n_timepoints} points."
         )
     return arr
 

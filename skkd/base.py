@@ -341,6 +341,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                 name="X_tgt",
                 n_channels=X.shape[1],
                 n_timepoints=X.shape[2],
+                reference="X",
             )
         elif self._requires_target:
             raise ValueError(
@@ -925,17 +926,9 @@ class BaseDistiller(BaseTimeSeriesClassifier):
                 "teacher's label set."
             )
         probe = torch.from_numpy(X[:2])
+        # a copy in eval mode: the probe must not touch the caller's teacher
         copy_ = self.teacher_copy(module)
-        try:
-            # a copy in eval mode: the probe must not touch the caller's teacher
-            with torch.no_grad():
-                out = copy_(probe)
-        except Exception as exc:
-            raise ValueError(
-                f"The teacher failed on inputs of shape {tuple(probe.shape[1:])} "
-                f"(channels, timepoints): {exc}. Pass data shaped as the teacher "
-                "was trained on."
-            ) from exc
+        out = self.probe_teacher(copy_, probe)
         out = out[0] if isinstance(out, tuple) else out
         if out.ndim != 2 or out.shape[1] != n_classes:
             raise ValueError(
@@ -958,6 +951,31 @@ class BaseDistiller(BaseTimeSeriesClassifier):
             param.requires_grad_(False)
         self.teacher_module_ = teacher
         return self
+
+    @staticmethod
+    def probe_teacher(forward, probe):
+        """``forward(probe)`` without gradient; a failure is a clear ValueError.
+
+        Parameters
+        ----------
+        forward : callable
+            The teacher (copy), or one of its methods (``forward_sequence``).
+        probe : torch.Tensor of shape (batch, n_channels, n_timepoints)
+            A few training series.
+
+        Returns
+        -------
+        The output of ``forward``.
+        """
+        try:
+            with torch.no_grad():
+                return forward(probe)
+        except Exception as exc:
+            raise ValueError(
+                f"The teacher failed on inputs of shape {tuple(probe.shape[1:])} "
+                f"(channels, timepoints): {exc}. Pass data shaped as the teacher "
+                "was trained on."
+            ) from exc
 
     def teacher_copy(self, module):
         """A deep copy of the teacher network in eval mode on this net's device.

@@ -136,7 +136,8 @@ class NonFiniteGuard(Callback):
             self._fail(
                 net,
                 "A gradient is NaN or infinite",
-                "Lower lr or set max_grad_norm (e.g. 1.0).",
+                "Scale the inputs (e.g. standardise each channel), lower lr or "
+                "set max_grad_norm (e.g. 1.0).",
             )
         _, max_norm = self._settings(net)
         if max_norm is not None:

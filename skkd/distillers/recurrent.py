@@ -196,10 +196,9 @@ class RecurrentDistillerMixin:
             )
         if self._needs_sequence:
             teacher = self._check_backbones()
-            with torch.no_grad():
-                seq = self.teacher_copy(teacher).forward_sequence(
-                    torch.from_numpy(X[:2])
-                )
+            seq = self.probe_teacher(
+                self.teacher_copy(teacher).forward_sequence, torch.from_numpy(X[:2])
+            )
             if seq.ndim != 3 or seq.shape[1] != n_timepoints:
                 raise ValueError(
                     f"The teacher's forward_sequence returned shape "
