@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
+from skorch.history import History
 from skorch.utils import TeeGenerator, is_dataset
 from torch import nn
 
@@ -47,7 +48,16 @@ _FIT_TIME_ATTRIBUTES = (
     "_resume_state_",
 )
 #: skorch bookkeeping that is not data-derived fit state
-_SKORCH_ATTRIBUTES = ("history_", "callbacks_", "initialized_", "virtual_params_")
+_SKORCH_ATTRIBUTES = (
+    "history_",
+    "callbacks_",
+    "initialized_",
+    "virtual_params_",
+    "prefixes_",
+    "cuda_dependent_attributes_",
+    "init_context_",
+    "classes_inferred_",
+)
 
 
 def _caller_stacklevel():
@@ -518,11 +528,16 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         skipped = []
 
         def guarded_step(batch, **kwargs):
+            # forward passes update BatchNorm statistics before the loss is
+            # checked: a skipped batch must not leave NaN in them
+            buffers = self._buffer_state()
             try:
                 return step_fn(batch, **kwargs)
             except SkipBatch as exc:
                 for name in self._optimizers:
                     getattr(self, name + "_").zero_grad()
+                for name, values in buffers.items():
+                    getattr(self, name + "_").load_state_dict(values, strict=False)
                 skipped.append(str(exc))
                 self.history.record_batch("skipped", True)
                 # skorch logs this loss; the batch is dropped from history below
@@ -540,6 +555,16 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                     "the inputs, lower lr or set max_grad_norm."
                 )
             self.history.record("train_skipped_batches", len(skipped))
+
+    def _trained_modules(self):
+        frozen = set(self._frozen_modules())
+        return [m for m in self._modules if m not in frozen]
+
+    def _buffer_state(self):
+        return {
+            name: {k: b.clone() for k, b in getattr(self, name + "_").named_buffers()}
+            for name in self._trained_modules()
+        }
 
     def _training_state(self):
         # trained modules and optimizers (the frozen teacher never changes)
@@ -559,16 +584,24 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         try:
             return super().fit_loop(X, y, epochs=epochs, **kwargs)
         except KeyboardInterrupt:
-            self._keep_last_complete_epoch()
+            self._restore_epoch_start()
+            self._warn_interrupted()
             raise  # skorch's partial_fit stops training and returns the net
+        except NonFiniteLossError:
+            # the forward passes of the failing step touched BatchNorm buffers
+            self._restore_epoch_start()
+            raise
 
-    def _keep_last_complete_epoch(self):
+    def _restore_epoch_start(self):
+        """Inside an epoch: undo its updates and drop its history row."""
         state = self.__dict__.pop("_epoch_start_state_", None)
-        if state is not None:  # interrupted inside an epoch: undo its updates
+        if state is not None:
             for name, values in state.items():
                 getattr(self, name + "_").load_state_dict(values)
             if len(self.history):
                 self.history.pop()
+
+    def _warn_interrupted(self):
         done = len(self.history)
         kept = (
             f"it keeps the parameters of epoch {done}, the last completed one"
@@ -724,12 +757,14 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         the data it was fitted on.
         """
         if checkpoint is not None:
-            # read the checkpoint's files here: skorch does not know f_fit_state
+            # read the checkpoint's files here: skorch does not know f_fit_state;
+            # the history comes first, file names are formatted from it
+            if f_history is None and checkpoint.f_history is not None:
+                f_history = checkpoint.f_history_
+                self.history = History.from_file(f_history)
             files = checkpoint.get_formatted_files(self)
             state_file = files.pop("f_fit_state", None)
             f_fit_state = f_fit_state if f_fit_state is not None else state_file
-            if f_history is None and checkpoint.f_history is not None:
-                f_history = checkpoint.f_history_
             files.pop("f_history", None)
             kwargs = {**files, **kwargs}
             explicit = dict(

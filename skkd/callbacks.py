@@ -98,8 +98,8 @@ class NonFiniteGuard(Callback):
         if mode == "skip":
             raise SkipBatch(f"{what} {where}")
         raise NonFiniteLossError(
-            f"{what} {where}; training stopped and the estimator keeps the "
-            f"parameters of the last good step. {hint} Or pass "
+            f"{what} {where}; training stopped and the estimator keeps its state "
+            f"after epoch {epoch - 1}, the last completed one. {hint} Or pass "
             "on_nonfinite='skip' to skip such batches."
         )
 
@@ -113,7 +113,10 @@ class NonFiniteGuard(Callback):
         terms : dict of str to torch.Tensor
             Loss terms of the step (``"y_pred"`` is ignored).
         """
-        for name, value in terms.items():
+        # the total last, so that the error names the term that broke it
+        names = sorted(terms, key=lambda k: k == "loss")
+        for name in names:
+            value = terms[name]
             if name == "y_pred" or not torch.is_tensor(value):
                 continue
             if not bool(torch.isfinite(value.detach()).all()):
