@@ -11,6 +11,7 @@ import copy
 import inspect
 import itertools
 import math
+import threading
 import warnings
 from contextlib import contextmanager
 
@@ -38,6 +39,8 @@ __all__ = [
     "resolve_teacher",
 ]
 
+
+_SEEDED_FIT_LOCK = threading.RLock()
 
 #: state that lives only during fit (deleted afterwards)
 _FIT_TIME_ATTRIBUTES = (
@@ -314,7 +317,10 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         if seed is None:
             yield
             return
-        with torch.random.fork_rng(devices=[]):
+        # torch's RNG is global to the process: seeded fits in threads (joblib's
+        # threading backend, a threaded Dask worker) take turns, so that each
+        # one draws the same numbers as when run alone
+        with _SEEDED_FIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield
 
