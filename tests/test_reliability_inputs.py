@@ -179,6 +179,15 @@ def case_object_array_of_series(cls):
 
 
 @case()
+def case_nested_lists(cls):
+    # documented: nested lists are read as the array they spell
+    X, y, X_tgt = tiny_data()
+    est = make(cls).fit(*fit_args(cls, X.tolist(), y.tolist(), X_tgt.tolist()))
+    reference = make(cls).fit(*fit_args(cls, X, y, X_tgt))
+    np.testing.assert_array_equal(est.predict_proba(X), reference.predict_proba(X))
+
+
+@case()
 def case_object_array_of_strings(cls):
     X, y, _ = tiny_data()
     X_str = X.astype(str).astype(object)
