@@ -92,7 +92,7 @@ def _count_nonfinite(arr, chunk=4096):
 def check_time_series(
     X, *, name="X", n_channels=None, n_timepoints=None, reference=None
 ):
-    """Validate a time-series panel and return a float32 copy of shape (n, c, t).
+    """Validate a time-series panel and return it as float32 of shape (n, c, t).
 
     Parameters
     ----------
@@ -165,7 +165,7 @@ n_timepoints)
         with np.errstate(over="ignore"):  # overflow is reported below, clearly
             arr = np.array(arr, dtype=np.float32, order="C", copy=True)
     n_bad = _count_nonfinite(arr)
-    original = _to_numpy(X, name)
+    original = _to_numpy(X, name) if n_bad else arr  # only on the error path
     if n_bad and original.dtype.kind == "f" and original.dtype.itemsize > 4:
         if not _count_nonfinite(original.reshape(arr.shape)):
             raise ValueError(
