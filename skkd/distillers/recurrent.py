@@ -8,8 +8,6 @@ teacher's hidden sequence as one more output of the engine's teacher cache
 (``cache_teacher``).
 """
 
-import copy
-
 import numpy as np
 import torch
 from torch import nn
@@ -192,12 +190,9 @@ class RecurrentDistillerMixin:
             )
         if self._needs_sequence:
             teacher = self._check_backbones()
-            with torch.no_grad():
-                seq = (
-                    copy.deepcopy(teacher)
-                    .eval()
-                    .forward_sequence(torch.from_numpy(X[:2]))
-                )
+            seq = self.probe_teacher(
+                self.teacher_copy(teacher).forward_sequence, torch.from_numpy(X[:2])
+            )
             if seq.ndim != 3 or seq.shape[1] != n_timepoints:
                 raise ValueError(
                     f"The teacher's forward_sequence returned shape "
