@@ -136,7 +136,7 @@ def _leaf_layers(module):
     return layers
 
 
-def channel_groups(module):
+def channel_groups(module, *, allow_empty=False):
     """Find the prunable channel groups of a chain network.
 
     Parameters
@@ -145,6 +145,9 @@ def channel_groups(module):
         A chain of ``Conv1d``/``BatchNorm1d``/``Linear``/``LSTM``/``GRU`` layers
         in registration order (e.g. :class:`skkd.nn.CNN1D`,
         :class:`skkd.nn.LSTMClassifier`).
+    allow_empty : bool, default=False
+        Return the groups even when none has a channel left to remove (a
+        fully pruned network) instead of raising.
 
     Returns
     -------
@@ -232,7 +235,7 @@ def channel_groups(module):
                 pending = group
     # the last producer is the classifier: its outputs are never pruned
     groups = [g for g in groups if g is not pending]
-    if not any(g.size > 1 for g in groups):
+    if not allow_empty and not any(g.size > 1 for g in groups):
         raise ValueError(
             f"{type(module).__name__} has no prunable channels: every layer before "
             "the classifier already has a single channel (or there is none)."
@@ -371,7 +374,7 @@ def prune_channels(module, removal):
     >>> net.widths, net.head.in_features
     ((8, 14), 14)
     """
-    groups = channel_groups(module)
+    groups = channel_groups(module, allow_empty=True)
     _check_removal(groups, removal)
     for g in groups:
         drop = removal.get(g.name, ())
@@ -415,7 +418,7 @@ def mask_channels(module, removal):
     >>> float(net.head.weight[:, 0].detach().abs().sum())
     0.0
     """
-    groups = channel_groups(module)
+    groups = channel_groups(module, allow_empty=True)
     _check_removal(groups, removal)
     with torch.no_grad():
         for g in groups:
