@@ -325,16 +325,28 @@ class ITMCClassifier(BaseDistiller):
         return args, kwargs
 
     def rebuild_student_optimizer(self):
-        """New ``optimizer_`` over the (pruned) student's live parameters.
+        """Point ``optimizer_`` at the (pruned) student's live parameters.
 
-        Pruning replaces parameter tensors, so the old optimizer (and its
-        moment estimates) would update dead tensors.
+        Pruning replaces parameter tensors, so the optimizer would otherwise
+        update dead tensors. The parameter groups are rebuilt the skorch way
+        (routed ``optimizer__*``) and their moment estimates restart; the
+        optimizer object itself is kept when its groups match, so callbacks
+        holding it (``LRScheduler``) and its current learning rates carry on.
         """
         args, kwargs = self.get_params_for_optimizer(
             "optimizer", self.module_.named_parameters()
         )
-        self.optimizer_ = self.optimizer(*args, **kwargs)
-        return self.optimizer_
+        new = self.optimizer(*args, **kwargs)
+        old = getattr(self, "optimizer_", None)
+        if old is None or len(old.param_groups) != len(new.param_groups):
+            self.optimizer_ = new
+            return new
+        for group_old, group_new in zip(
+            old.param_groups, new.param_groups, strict=True
+        ):
+            group_old["params"] = group_new["params"]
+        old.state.clear()
+        return old
 
     # ----------------------------------------------------------- the method
     def beta(self):
