@@ -713,6 +713,13 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
             "target_pos": getattr(self, "_target_pos_", 0),
         }
 
+    def _restore_structure(self, attributes):
+        """Hook: reshape the modules to the saved fit state before loading.
+
+        Methods whose networks change shape while training (ITMC prunes its
+        student) override it; ``attributes`` are the saved fitted attributes.
+        """
+
     def save_params(
         self,
         f_params=None,
@@ -799,6 +806,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                 setattr(self, key, value)
             if not self.initialized_:
                 self.initialize()
+            self._restore_structure(state["attributes"])
             if hasattr(self, "_target_data_"):  # during fit (LoadInitState)
                 self._resume_state_ = state
         elif not self.initialized_:

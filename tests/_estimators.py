@@ -58,7 +58,8 @@ def tiny_data(seed=0):
 
 
 def default_module(cls):
-    return inspect.signature(cls).parameters["module"].default
+    """The student family of ``cls`` (a teacher copy, e.g. ITMC's, is a CNN1D)."""
+    return inspect.signature(cls).parameters["module"].default or CNN1D
 
 
 @functools.cache

@@ -131,6 +131,10 @@ class ITMCClassifier(BaseDistiller):
         ``r_f``, the final fraction of pruned channels planned.
     prune_epochs_ : tuple of int
         ``(e_0, e_1)``.
+    student_channels_ : dict of str to int
+        Channels of each prunable layer group of the student after the last
+        epoch (saved with ``save_params(f_fit_state=...)``, so a checkpoint of
+        a pruned student loads into a fresh estimator).
     history_ : skorch.history.History
         Per-epoch ``train_ce``, ``train_kd_src``, ``train_kd_tgt``,
         ``train_teacher_ce``, ``train_teacher_da``, ``train_beta``,
@@ -307,6 +311,23 @@ class ITMCClassifier(BaseDistiller):
         self._importance = {}
         return self
 
+    def _restore_structure(self, attributes):
+        # a checkpoint of a pruned student: drop channels until the freshly
+        # built student has the saved widths (the weights are loaded next)
+        saved = attributes.get("student_channels_")
+        if saved is None:
+            return
+        groups = pruning.channel_groups(self.module_, allow_empty=True)
+        removal = {
+            g.name: list(range(saved[g.name], g.size))
+            for g in groups
+            if saved.get(g.name, g.size) < g.size
+        }
+        if removal:
+            pruning.prune_channels(self.module_, removal)
+            self.rebuild_student_optimizer()
+        self.student_channels_ = dict(saved)
+
     def _frozen_modules(self):
         return ["teacher_module"] if self.teacher_update == "frozen" else []
 
@@ -416,12 +437,14 @@ class ITMCClassifier(BaseDistiller):
         if self.teacher_update != "frozen":
             self.optimizer_teacher_.zero_grad()
             ce_t, da_t = self.teacher_loss(X, y, X_tgt, lam)
+            self.check_losses({"teacher_ce": ce_t, "teacher_da": da_t})
             ((1 - beta) * (ce_t + da_t)).backward()
             self.optimizer_teacher_.step()
             logged.update(teacher_ce=ce_t, teacher_da=da_t)
 
         self.optimizer_.zero_grad()
         terms = self.student_losses(X, y, X_tgt, beta, lam)
+        self.check_losses(terms)
         terms["loss"].backward()
         if self._pruning_epoch() and self.importance.startswith("taylor"):
             groups = pruning.channel_groups(self.module_, allow_empty=True)
@@ -468,6 +491,7 @@ class ITMCClassifier(BaseDistiller):
         if self._pruning_epoch():
             self.prune_step()
         groups = pruning.channel_groups(self.module_, allow_empty=True)
+        self.student_channels_ = {g.name: g.size for g in groups}
         self.history.record("n_channels", sum(g.size for g in groups))
         self.history.record(
             "n_params", sum(p.numel() for p in self.module_.parameters())
