@@ -11,6 +11,7 @@ from .distillers import (
     ATClassifier,
     DKDClassifier,
     FitNetClassifier,
+    ITMCClassifier,
     JKUClassifier,
     KDClassifier,
     MemKDClassifier,
@@ -39,4 +40,5 @@ __all__ = [
     "TimeSeriesClassifier",
     "UniKDClassifier",
     "__version__",
+    "ITMCClassifier",
 ]

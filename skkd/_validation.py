@@ -21,13 +21,78 @@ def _to_numpy(X, name):
             f"{name} is a sparse matrix; skkd needs a dense array of shape "
             "(n_samples, n_channels, n_timepoints). Convert it with X.toarray()."
         )
-    if hasattr(X, "to_numpy") and getattr(X, "ndim", 2) <= 2:  # pandas 2-D frame
-        X = X.to_numpy()
-    return np.asarray(X)
+    if hasattr(X, "to_numpy") and hasattr(X, "index"):  # pandas
+        return _from_pandas(X, name)
+    try:
+        arr = np.asarray(X)
+    except ValueError as exc:  # nested lists of unequal lengths
+        raise _ragged_error(name) from exc
+    if arr.dtype.kind == "O" and arr.ndim == 1 and len(arr) and _is_series(arr[0]):
+        arr = _stack_series(list(arr), name)  # an object array of (c, t) series
+    return arr
 
 
-def check_time_series(X, *, name="X", n_channels=None, n_timepoints=None):
-    """Validate a time-series panel and return a float32 copy of shape (n, c, t).
+def _ragged_error(name):
+    return ValueError(
+        f"{name} holds series of different lengths (or channel counts); skkd needs "
+        "equal-length series. Resample or pad them to one length first (e.g. "
+        "skkd.datasets.load_sktime_dataset(unequal_length='resample'))."
+    )
+
+
+def _is_series(value):
+    return hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+
+
+def _stack_series(rows, name):
+    try:
+        return np.stack([np.asarray(r, dtype=np.float64) for r in rows])
+    except ValueError as exc:
+        raise _ragged_error(name) from exc
+
+
+def _from_pandas(X, name):
+    """pandas containers: a 2-D frame, or sktime's pd-multiindex / nested_univ."""
+    import pandas as pd
+
+    if isinstance(X, pd.DataFrame) and isinstance(X.index, pd.MultiIndex):
+        # sktime pd-multiindex: rows (instance, time), one column per channel
+        instances = X.index.get_level_values(0)
+        codes, uniques = pd.factorize(instances)
+        counts = np.bincount(codes)
+        if len(set(counts.tolist())) != 1:
+            raise _ragged_error(name)
+        if np.any(np.diff(codes) < 0):  # rows of an instance must be together
+            X = X.iloc[np.argsort(codes, kind="stable")]
+        values = X.to_numpy()
+        return values.reshape(len(uniques), counts[0], X.shape[1]).transpose(0, 2, 1)
+    if (
+        isinstance(X, pd.DataFrame)
+        and len(X)
+        and all(dtype == np.dtype(object) for dtype in X.dtypes)
+        and _is_series(X.iloc[0, 0])
+    ):
+        # sktime nested_univ: one cell per (instance, channel) holding a series
+        lengths = {len(cell) for cell in X.to_numpy().ravel()}
+        if len(lengths) != 1:
+            raise _ragged_error(name)
+        return _stack_series([list(map(np.asarray, row)) for row in X.to_numpy()], name)
+    return X.to_numpy()
+
+
+def _count_nonfinite(arr, chunk=4096):
+    # chunked, so the check needs memory for a few thousand series, not all
+    n_bad = 0
+    for start in range(0, len(arr), chunk):
+        part = arr[start : start + chunk]
+        n_bad += int((~np.isfinite(part)).any(axis=(1, 2)).sum())
+    return n_bad
+
+
+def check_time_series(
+    X, *, name="X", n_channels=None, n_timepoints=None, reference=None
+):
+    """Validate a time-series panel and return it as float32 of shape (n, c, t).
 
     Parameters
     ----------
@@ -40,11 +105,15 @@ n_timepoints)
         Required channel count (the one seen in ``fit``).
     n_timepoints : int, optional
         Required series length, for modules that need a fixed length.
+    reference : str, optional
+        What the required shape comes from, for messages (e.g. ``"X"``); by
+        default the data the estimator was fitted on.
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_channels, n_timepoints), float32
-        A new array; the caller's array is never modified.
+        C-contiguous. The caller's array itself when it already is a writable
+        float32 C-contiguous 3-D array (skkd never writes to it), else a copy.
 
     Examples
     --------
@@ -88,23 +157,37 @@ n_timepoints)
             f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is "
             f"required: {name} holds series of length 0; pass non-empty series."
         )
-    arr = np.array(arr, dtype=np.float32, copy=True)
-    if not np.isfinite(arr).all():
-        n_bad = int((~np.isfinite(arr)).any(axis=(1, 2)).sum())
+    if arr.dtype == np.float32 and arr.flags.c_contiguous and arr.flags.writeable:
+        # already what torch needs: no copy (skkd never writes to its inputs),
+        # so a large X or X_tgt costs no extra memory
+        pass
+    else:
+        with np.errstate(over="ignore"):  # overflow is reported below, clearly
+            arr = np.array(arr, dtype=np.float32, order="C", copy=True)
+    n_bad = _count_nonfinite(arr)
+    original = _to_numpy(X, name) if n_bad else arr  # only on the error path
+    if n_bad and original.dtype.kind == "f" and original.dtype.itemsize > 4:
+        if not _count_nonfinite(original.reshape(arr.shape)):
+            raise ValueError(
+                f"{name} has values beyond the float32 range (|x| > 3.4e38) in "
+                f"{n_bad} sample(s); skkd trains in float32. Rescale the series "
+                "(e.g. standardise each channel)."
+            )
+    if n_bad:
         raise ValueError(
             f"{name} contains NaN or infinity in {n_bad} sample(s). Impute or drop "
             "them before fitting (e.g. np.nan_to_num, or sktime's Imputer)."
         )
+    source = "the estimator was fitted on" if reference is None else f"{reference} has"
     if n_channels is not None and arr.shape[1] != n_channels:
         raise ValueError(
-            f"{name} has {arr.shape[1]} channel(s) but the estimator was fitted on "
-            f"{n_channels}. Pass series with the same channels, in the same order."
+            f"{name} has {arr.shape[1]} channel(s) but {source} {n_channels}. Pass "
+            "series with the same channels, in the same order."
         )
     if n_timepoints is not None and arr.shape[2] != n_timepoints:
         raise ValueError(
-            f"{name} has series of length {arr.shape[2]} but the estimator was fitted "
-            f"on length {n_timepoints}. Resample or pad the series to {n_timepoints} "
-            "points."
+            f"{name} has series of length {arr.shape[2]} but {source} length "
+            f"{n_timepoints}. Resample or pad the series to {n_timepoints} points."
         )
     return arr
 

@@ -11,6 +11,8 @@ import copy
 import inspect
 import itertools
 import math
+import threading
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -22,17 +24,76 @@ from sklearn.utils import check_random_state
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring, PrintLog
 from skorch.dataset import unpack_data
-from skorch.utils import is_dataset
+from skorch.history import History
+from skorch.utils import TeeGenerator, is_dataset
 from torch import nn
 
+from ._skada import is_skada_net, skada_teacher
 from ._validation import check_labels, check_time_series, split_packed_domains
+from .callbacks import NonFiniteGuard, NonFiniteLossError, SkipBatch
+from .model_selection import unwrap_target
 from .nn import CNN1D
 
 __all__ = [
     "BaseTimeSeriesClassifier",
     "BaseDistiller",
+    "TEACHER_CACHE_MAX_BYTES",
+    "InconsistentSkkdVersionWarning",
     "resolve_teacher",
 ]
+
+#: largest teacher-output cache a fit holds (bytes); above it the teacher runs
+#: once per step
+TEACHER_CACHE_MAX_BYTES = 1 << 30
+#: rows per teacher forward while the cache is filled
+_CACHE_CHUNK = 256
+
+
+_SEEDED_FIT_LOCK = threading.RLock()
+
+#: state that lives only during fit (deleted afterwards)
+_FIT_TIME_ATTRIBUTES = (
+    "_target_data_",
+    "_target_order_",
+    "_target_pos_",
+    "_epoch_start_state_",
+    "_resume_state_",
+    "_teacher_cache_",
+)
+#: skorch bookkeeping that is not data-derived fit state
+_SKORCH_ATTRIBUTES = (
+    "history_",
+    "callbacks_",
+    "initialized_",
+    "virtual_params_",
+    "prefixes_",
+    "cuda_dependent_attributes_",
+    "init_context_",
+    "classes_inferred_",
+)
+
+
+def _caller_stacklevel():
+    """``stacklevel`` of the first frame outside skkd and skorch (the user's)."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("skkd.", "skorch.")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
+class InconsistentSkkdVersionWarning(UserWarning):
+    """An estimator pickled by another skkd version was unpickled.
+
+    Examples
+    --------
+    >>> issubclass(InconsistentSkkdVersionWarning, UserWarning)
+    True
+    """
 
 
 def _encoded_accuracy(net, X, y):
@@ -80,6 +141,12 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         bit-identical results on CPU. The global torch RNG is restored afterwards.
     verbose : int, default=0
         1 prints skorch's per-epoch table.
+    on_nonfinite : {"raise", "skip"}, default="raise"
+        What to do when a loss term or gradient becomes NaN/inf: stop with
+        :class:`skkd.callbacks.NonFiniteLossError` naming the term and epoch, or
+        skip the batch (no update; counted as ``train_skipped_batches``).
+    max_grad_norm : float or None, default=None
+        Clip the gradient norm of the trained parameters before each update.
     **kwargs
         Routed skorch parameters (``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks__*`` ...).
@@ -125,6 +192,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         train_split=None,
         random_state=None,
         verbose=0,
+        on_nonfinite="raise",
+        max_grad_norm=None,
         **kwargs,
     ):
         super().__init__(
@@ -139,6 +208,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
             **{**self._default_kwargs, **kwargs},
         )
         self.random_state = random_state
+        self.on_nonfinite = on_nonfinite
+        self.max_grad_norm = max_grad_norm
 
     # ------------------------------------------------------------------ sklearn
     def _get_param_names(self):
@@ -165,6 +236,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                     _encoded_accuracy, name="valid_acc", lower_is_better=False
                 ),
             ),
+            ("nonfinite_guard", NonFiniteGuard()),
             ("print_log", PrintLog()),
         ]
 
@@ -255,7 +327,10 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         if seed is None:
             yield
             return
-        with torch.random.fork_rng(devices=[]):
+        # torch's RNG is global to the process: seeded fits in threads (joblib's
+        # threading backend, a threaded Dask worker) take turns, so that each
+        # one draws the same numbers as when run alone
+        with _SEEDED_FIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield
 
@@ -271,6 +346,8 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         )
 
     def _validate_training_data(self, X, y, X_tgt, sample_domain, reset):
+        # a TargetSet is unwrapped; a target set sliced by sklearn's CV is refused
+        X_tgt = unwrap_target(X, X_tgt)
         X, y, X_tgt = split_packed_domains(X, y, X_tgt, sample_domain)
         X = check_time_series(X, name="X")
         y = check_labels(y, len(X))
@@ -292,6 +369,7 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
                 name="X_tgt",
                 n_channels=X.shape[1],
                 n_timepoints=X.shape[2],
+                reference="X",
             )
         elif self._requires_target:
             raise ValueError(
@@ -346,30 +424,31 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         n_batches = math.ceil(len(X) / self.batch_size) if self.batch_size > 0 else 1
         self.steps_per_epoch_ = n_batches
         self._target_data_ = None if X_tgt is None else torch.from_numpy(X_tgt)
-        self._target_batches_ = None
+        self._target_order_ = None
+        self._target_pos_ = 0
         try:
             # nothing reaches module.forward: target batches are drawn per step
             NeuralNetClassifier.partial_fit(self, X, y)
         finally:
-            # iterators are not picklable and target data must not outlive fit
-            del self._target_data_, self._target_batches_
+            # fit-time state must not outlive fit (nor end up in pickles)
+            for name in _FIT_TIME_ATTRIBUTES:
+                self.__dict__.pop(name, None)
         return self
 
     def _draw_target_batch(self):
         """Next target mini-batch; the target set is reshuffled on every pass."""
         if self._target_data_ is None:
             return None
-        if self._target_batches_ is not None:
-            batch = next(self._target_batches_, None)
-            if batch is not None:
-                return batch
         n = len(self._target_data_)
         size = n if self.batch_size <= 0 else min(self.batch_size, n)
-        order = torch.randperm(n)
-        self._target_batches_ = (
-            self._target_data_[order[i : i + size]] for i in range(0, n, size)
-        )
-        return next(self._target_batches_)
+        # an explicit (order, position) rather than an iterator: checkpoints
+        # save it, so a resumed fit draws the same target batches
+        if self._target_order_ is None or self._target_pos_ >= n:
+            self._target_order_ = torch.randperm(n)
+            self._target_pos_ = 0
+        start = self._target_pos_
+        self._target_pos_ = start + size
+        return self._target_data_[self._target_order_[start : start + size]]
 
     @property
     def current_epoch(self):
@@ -429,9 +508,131 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         X, y = unpack_data(batch)
         X_tgt = self._draw_target_batch()
         terms = self.compute_losses(X, y, X_tgt)
+        self.check_losses(terms)
         terms["loss"].backward()
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
         self.record_terms(terms)
         return {"loss": terms["loss"], "y_pred": terms.get("y_pred")}
+
+    def check_losses(self, terms):
+        """Stop (or skip the batch) if a loss term is NaN or infinite.
+
+        Call it before each ``backward`` in custom ``train_step`` methods; it
+        defers to the ``"nonfinite_guard"`` callback
+        (:class:`skkd.callbacks.NonFiniteGuard`), if present.
+
+        Parameters
+        ----------
+        terms : dict of str to torch.Tensor
+            Loss terms of the step.
+        """
+        for _, callback in self.callbacks_:
+            if isinstance(callback, NonFiniteGuard):
+                callback.check_losses(self, terms)
+
+    # --------------------------------------------- epochs, interruption, resume
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if not training or iterator is None:
+            return super().run_single_epoch(
+                iterator, training, prefix, step_fn, **fit_params
+            )
+        # parameters at the start of the epoch: Ctrl-C mid-epoch restores them
+        self._epoch_start_state_ = self._training_state()
+        skipped = []
+
+        def guarded_step(batch, **kwargs):
+            # forward passes update BatchNorm statistics before the loss is
+            # checked: a skipped batch must not leave NaN in them
+            buffers = self._buffer_state()
+            try:
+                return step_fn(batch, **kwargs)
+            except SkipBatch as exc:
+                for name in self._optimizers:
+                    getattr(self, name + "_").zero_grad()
+                for name, values in buffers.items():
+                    getattr(self, name + "_").load_state_dict(values, strict=False)
+                skipped.append(str(exc))
+                self.history.record_batch("skipped", True)
+                # skorch logs this loss; the batch is dropped from history below
+                return {"loss": torch.tensor(float("nan")), "y_pred": None}
+
+        super().run_single_epoch(iterator, training, prefix, guarded_step, **fit_params)
+        self._epoch_start_state_ = None
+        if skipped:
+            batches = self.history[-1]["batches"]
+            batches[:] = [b for b in batches if not b.get("skipped")]
+            if not batches:
+                raise NonFiniteLossError(
+                    f"Every batch of epoch {len(self.history)} had a non-finite loss "
+                    f"or gradient (first: {skipped[0]}); nothing was trained. Scale "
+                    "the inputs, lower lr or set max_grad_norm."
+                )
+            self.history.record("train_skipped_batches", len(skipped))
+
+    def _trained_modules(self):
+        frozen = set(self._frozen_modules())
+        return [m for m in self._modules if m not in frozen]
+
+    def _buffer_state(self):
+        return {
+            name: {k: b.clone() for k, b in getattr(self, name + "_").named_buffers()}
+            for name in self._trained_modules()
+        }
+
+    def _training_state(self):
+        # trained modules and optimizers (the frozen teacher never changes)
+        frozen = set(self._frozen_modules())
+        names = [m for m in self._modules if m not in frozen] + self._optimizers
+        return {n: copy.deepcopy(getattr(self, n + "_").state_dict()) for n in names}
+
+    def fit_loop(self, X, y=None, epochs=None, **kwargs):
+        resume = self.__dict__.pop("_resume_state_", None)
+        if resume is not None:
+            # LoadInitState loaded a checkpoint: continue where it stopped
+            torch.set_rng_state(resume["rng"])
+            self._target_order_ = resume["target_order"]
+            self._target_pos_ = resume["target_pos"]
+            if epochs is None:
+                epochs = max(0, self.max_epochs - len(self.history))
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **kwargs)
+        except KeyboardInterrupt:
+            self._restore_epoch_start()
+            self._warn_interrupted()
+            raise  # skorch's partial_fit stops training and returns the net
+        except NonFiniteLossError:
+            # the forward passes of the failing step touched BatchNorm buffers
+            self._restore_epoch_start()
+            raise
+
+    def _restore_epoch_start(self):
+        """Inside an epoch: undo its updates and drop its history row."""
+        state = self.__dict__.pop("_epoch_start_state_", None)
+        if state is not None:
+            for name, values in state.items():
+                getattr(self, name + "_").load_state_dict(values)
+            if len(self.history):
+                self.history.pop()
+
+    def _warn_interrupted(self):
+        done = len(self.history)
+        kept = (
+            f"it keeps the parameters of epoch {done}, the last completed one"
+            if done
+            else "no epoch was completed, so it holds its initial (untrained) "
+            "parameters"
+        )
+        warnings.warn(
+            f"Training of {type(self).__name__} was interrupted (KeyboardInterrupt);"
+            f" {kept}. Call partial_fit to train further, or fit to start again.",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )
 
     def record_terms(self, terms):
         """Log the scalar loss terms of this batch (averaged per epoch later)."""
@@ -491,6 +692,163 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
             )
         super().check_is_fitted(attributes, *args, **kwargs)
 
+    # ------------------------------------------------------------- persistence
+    def _fit_state(self):
+        """What ``save_params(f_fit_state=...)`` stores besides the modules."""
+        from . import __version__
+
+        skip = set(_SKORCH_ATTRIBUTES)
+        for name in self._modules + self._criteria + self._optimizers:
+            skip.add(name + "_")
+        attributes = {
+            k: v
+            for k, v in vars(self).items()
+            if k.endswith("_") and not k.startswith("_") and k not in skip
+        }
+        return {
+            "skkd_version": __version__,
+            "attributes": attributes,
+            "rng": torch.get_rng_state(),
+            "target_order": getattr(self, "_target_order_", None),
+            "target_pos": getattr(self, "_target_pos_", 0),
+        }
+
+    def _restore_structure(self, attributes):
+        """Hook: reshape the modules to the saved fit state before loading.
+
+        Methods whose networks change shape while training (ITMC prunes its
+        student) override it; ``attributes`` are the saved fitted attributes.
+        """
+
+    def save_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        use_safetensors=False,
+        *,
+        f_fit_state=None,
+        **kwargs,
+    ):
+        """skorch's ``save_params``, plus ``f_fit_state``.
+
+        ``f_fit_state`` stores what the modules are sized from (channels,
+        length, classes ...) and the random-number state, so that
+        ``load_params(f_params=..., f_fit_state=...)`` works on a fresh,
+        unfitted estimator, and a checkpointed fit resumes exactly. Extra
+        modules and optimizers are saved with ``f_<name>`` (``f_discriminator``,
+        ``f_optimizer_disc`` ...).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> from skkd import TimeSeriesClassifier
+        >>> from skkd.datasets import make_domain_shift
+        >>> d = make_domain_shift(n_samples=24, random_state=0)
+        >>> clf = TimeSeriesClassifier(module__widths=(4,), max_epochs=1,
+        ...                            random_state=0).fit(d.X_src, d.y_src)
+        >>> tmp = tempfile.mkdtemp()
+        >>> files = dict(f_params=os.path.join(tmp, "p.pt"),
+        ...              f_fit_state=os.path.join(tmp, "s.pt"))
+        >>> clf.save_params(**files)
+        >>> new = TimeSeriesClassifier(module__widths=(4,))
+        >>> new.load_params(**files)
+        >>> bool((new.predict(d.X_src) == clf.predict(d.X_src)).all())
+        True
+        """
+        if f_fit_state is not None:
+            self.check_is_fitted()
+            torch.save(self._fit_state(), f_fit_state)
+        return super().save_params(
+            f_params, f_optimizer, f_criterion, f_history, use_safetensors, **kwargs
+        )
+
+    def load_params(
+        self,
+        f_params=None,
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        checkpoint=None,
+        use_safetensors=False,
+        *,
+        f_fit_state=None,
+        **kwargs,
+    ):
+        """skorch's ``load_params``, plus ``f_fit_state`` (see :meth:`save_params`).
+
+        An unfitted estimator needs ``f_fit_state``: its modules are sized from
+        the data it was fitted on.
+        """
+        if checkpoint is not None:
+            # read the checkpoint's files here: skorch does not know f_fit_state;
+            # the history comes first, file names are formatted from it
+            if f_history is None and checkpoint.f_history is not None:
+                f_history = checkpoint.f_history_
+                self.history = History.from_file(f_history)
+            files = checkpoint.get_formatted_files(self)
+            state_file = files.pop("f_fit_state", None)
+            f_fit_state = f_fit_state if f_fit_state is not None else state_file
+            files.pop("f_history", None)
+            kwargs = {**files, **kwargs}
+            explicit = dict(
+                f_params=f_params, f_optimizer=f_optimizer, f_criterion=f_criterion
+            )
+            kwargs.update({k: v for k, v in explicit.items() if v is not None})
+            f_params = kwargs.pop("f_params", None)
+            f_optimizer = kwargs.pop("f_optimizer", None)
+            f_criterion = kwargs.pop("f_criterion", None)
+            kwargs.pop("f_pickle", None)
+        if f_fit_state is not None:
+            state = torch.load(f_fit_state, weights_only=False)
+            for key, value in state["attributes"].items():
+                setattr(self, key, value)
+            if not self.initialized_:
+                self.initialize()
+            self._restore_structure(state["attributes"])
+            if hasattr(self, "_target_data_"):  # during fit (LoadInitState)
+                self._resume_state_ = state
+        elif not self.initialized_:
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted, and its modules are sized"
+                " from the data it is fitted on. Save with save_params(f_params=...,"
+                " f_fit_state=...) and load both: load_params(f_params=...,"
+                " f_fit_state=...)."
+            )
+        return super().load_params(
+            f_params,
+            f_optimizer,
+            f_criterion,
+            f_history,
+            use_safetensors=use_safetensors,
+            **kwargs,
+        )
+
+    def __getstate__(self):
+        from . import __version__
+
+        state = super().__getstate__()
+        for name in _FIT_TIME_ATTRIBUTES:
+            state.pop(name, None)
+        state["_skkd_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        from . import __version__
+
+        version = state.pop("_skkd_version", None)
+        if version != __version__:
+            warnings.warn(
+                f"Unpickling a {type(self).__name__} saved with skkd "
+                f"{version or 'unknown (older than 0.1)'} into skkd {__version__}; "
+                "it may not work or give different results. Refit it, or load it "
+                "with the skkd version that saved it.",
+                InconsistentSkkdVersionWarning,
+                stacklevel=2,
+            )
+        super().__setstate__(state)
+
 
 def resolve_teacher(teacher, owner="the distiller"):
     """Return ``(module, classes)`` of a fitted teacher without modifying it.
@@ -541,6 +899,8 @@ def resolve_teacher(teacher, owner="the distiller"):
             classes = obj.classes_
         except (AttributeError, ValueError):  # skorch nets may not know their classes
             classes = None
+        if is_skada_net(obj):  # stored activations, masked label in classes_
+            return skada_teacher(obj, classes)
         return obj.module_, None if classes is None else np.asarray(classes)
     raise TypeError(
         f"teacher must be a trained torch.nn.Module, a fitted skorch/skkd "
@@ -567,6 +927,15 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         For feature-based methods and a teacher without ``forward_features``:
         the name (as in ``named_modules()``) of the layer whose output is the
         teacher's feature (3-D outputs are averaged over time).
+    cache_teacher : bool, default=True
+        Compute the frozen teacher's outputs on the training series (source and
+        target) once per fit and look them up by content in each step, instead
+        of one teacher forward per step. The teacher is in eval mode, so the
+        outputs are those of the uncached teacher (up to float rounding of
+        batched arithmetic); series not in the cache (validation) are computed
+        on the fly. Skipped when the outputs would take more than
+        ``TEACHER_CACHE_MAX_BYTES`` and for methods that train their copy of
+        the teacher.
     **kwargs
         As :class:`BaseTimeSeriesClassifier`.
 
@@ -586,10 +955,19 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         "optimizer__betas": (0.5, 0.99),
     }
 
-    def __init__(self, teacher=None, module=CNN1D, *, teacher_feature_layer=None, **kw):
+    def __init__(
+        self,
+        teacher=None,
+        module=CNN1D,
+        *,
+        teacher_feature_layer=None,
+        cache_teacher=True,
+        **kw,
+    ):
         super().__init__(module, **kw)
         self.teacher = teacher
         self.teacher_feature_layer = teacher_feature_layer
+        self.cache_teacher = cache_teacher
 
     def __setattr__(self, name, value):
         if name == "teacher":
@@ -629,16 +1007,9 @@ class BaseDistiller(BaseTimeSeriesClassifier):
                 "teacher's label set."
             )
         probe = torch.from_numpy(X[:2])
-        try:
-            # a copy in eval mode: the probe must not touch the caller's teacher
-            with torch.no_grad():
-                out = copy.deepcopy(module).eval()(probe)
-        except Exception as exc:
-            raise ValueError(
-                f"The teacher failed on inputs of shape {tuple(probe.shape[1:])} "
-                f"(channels, timepoints): {exc}. Pass data shaped as the teacher "
-                "was trained on."
-            ) from exc
+        # a copy in eval mode: the probe must not touch the caller's teacher
+        copy_ = self.teacher_copy(module)
+        out = self.probe_teacher(copy_, probe)
         out = out[0] if isinstance(out, tuple) else out
         if out.ndim != 2 or out.shape[1] != n_classes:
             raise ValueError(
@@ -647,7 +1018,7 @@ class BaseDistiller(BaseTimeSeriesClassifier):
                 "classes."
             )
         if self._uses_teacher_features:
-            probe_teacher = copy.deepcopy(module).eval()
+            probe_teacher = copy_
             with torch.no_grad():
                 features = self._features_of(probe_teacher, probe)
             self.teacher_n_features_ = int(features.shape[1])
@@ -656,11 +1027,67 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         """Build the student and a frozen copy of the teacher."""
         super().initialize_module()
         module, _ = self._resolve_teacher()
-        teacher = copy.deepcopy(module).eval()
+        teacher = self.teacher_copy(module)
         for param in teacher.parameters():
             param.requires_grad_(False)
         self.teacher_module_ = teacher
         return self
+
+    @staticmethod
+    def probe_teacher(forward, probe):
+        """``forward(probe)`` without gradient; a failure is a clear ValueError.
+
+        Parameters
+        ----------
+        forward : callable
+            The teacher (copy), or one of its methods (``forward_sequence``).
+        probe : torch.Tensor of shape (batch, n_channels, n_timepoints)
+            A few training series.
+
+        Returns
+        -------
+        The output of ``forward``.
+        """
+        try:
+            with torch.no_grad():
+                return forward(probe)
+        except Exception as exc:
+            raise ValueError(
+                f"The teacher failed on inputs of shape {tuple(probe.shape[1:])} "
+                f"(channels, timepoints): {exc}. Pass data shaped as the teacher "
+                "was trained on."
+            ) from exc
+
+    def teacher_copy(self, module):
+        """A deep copy of the teacher network in eval mode on this net's device.
+
+        The caller's teacher stays where it is (a CUDA teacher can teach a CPU
+        student); a teacher whose parameters hold no data (``meta`` device) is
+        a clear error.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The teacher network.
+
+        Returns
+        -------
+        torch.nn.Module
+        """
+        devices = {
+            p.device.type
+            for p in itertools.chain(module.parameters(), module.buffers())
+        }
+        if "meta" in devices:
+            raise ValueError(
+                f"The teacher {type(module).__name__} has parameters on the 'meta' "
+                "device, which hold no values. Load its trained weights first "
+                "(e.g. module.to_empty(device='cpu') then load_state_dict)."
+            )
+        teacher = copy.deepcopy(module).eval()
+        if self.device is not None:
+            teacher = teacher.to(self.device)
+        return teacher
 
     def initialize_adapter(self):
         """The ``adapter`` component: student features -> teacher feature space.
@@ -681,11 +1108,67 @@ class BaseDistiller(BaseTimeSeriesClassifier):
             name, n_features=self.teacher_n_features_, n_domains=1, grl=False
         )
 
+    # ------------------------------------------------ teacher outputs (cached)
+    def _fit_paired(self, X, y, X_tgt):
+        self._teacher_cache_ = None  # dropped with the other fit-time state
+        if self.cache_teacher and "teacher_module" in self._frozen_modules():
+            self._teacher_cache_ = self._build_teacher_cache(
+                X, *([] if X_tgt is None else [X_tgt])
+            )
+        return super()._fit_paired(X, y, X_tgt)
+
+    def _build_teacher_cache(self, *arrays):
+        """Teacher outputs of the distinct rows of ``arrays``, keyed by row bytes.
+
+        Rows are gathered chunk by chunk, so the arrays are never copied whole.
+        """
+        index = {}
+        for a, X in enumerate(arrays):
+            for i, row in enumerate(X):
+                index.setdefault(row.tobytes(), (a, i))
+        where = list(index.values())
+
+        def forward(start):
+            rows = np.stack(
+                [arrays[a][i] for a, i in where[start : start + _CACHE_CHUNK]]
+            )
+            return self._teacher_forward(torch.from_numpy(rows))
+
+        chunks = [forward(0)]
+        per_row = sum(v.element_size() * v[0].numel() for v in chunks[0].values())
+        if per_row * len(where) > TEACHER_CACHE_MAX_BYTES:
+            return None  # too large to hold: one teacher forward per step
+        chunks += [forward(s) for s in range(_CACHE_CHUNK, len(where), _CACHE_CHUNK)]
+        outputs = {k: torch.cat([c[k] for c in chunks]) for k in chunks[0]}
+        return {"index": {key: j for j, key in enumerate(index)}, "outputs": outputs}
+
+    def _teacher_forward(self, X):
+        """Every teacher output the method reads, from one forward, no gradient.
+
+        Returns a dict of tensors with one row per series: ``"logits"``, plus
+        ``"features"`` for feature-based methods. Recurrent distillers add the
+        hidden sequence.
+        """
+        with torch.no_grad():
+            if self._uses_teacher_features:
+                features, logits = self._teacher_pair(self.teacher_module_, X)
+                return {"features": features, "logits": logits}
+            return {"logits": self._logits_of(self.teacher_module_, X)}
+
+    def _teacher_batch(self, X):
+        """:meth:`_teacher_forward` of a batch, from the cache when it holds it."""
+        cache = getattr(self, "_teacher_cache_", None)
+        if cache is not None:
+            index = cache["index"]
+            rows = [index.get(row.tobytes()) for row in X.detach().numpy()]
+            if None not in rows:
+                rows = torch.as_tensor(rows, dtype=torch.long)
+                return {k: v[rows] for k, v in cache["outputs"].items()}
+        return self._teacher_forward(X)
+
     def teacher_logits(self, X):
         """Teacher logits for a batch, without gradient."""
-        with torch.no_grad():
-            out = self.teacher_module_(X)
-        return out[0] if isinstance(out, tuple) else out
+        return self._teacher_batch(X)["logits"]
 
     def teacher_features(self, X):
         """Teacher features for a batch, without gradient.
@@ -693,8 +1176,7 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         ``forward_features`` of skkd backbones, or the output of the layer named
         by ``teacher_feature_layer`` (averaged over time when 3-D).
         """
-        with torch.no_grad():
-            return self._features_of(self.teacher_module_, X)
+        return self.teacher_outputs(X)[0]
 
     def teacher_outputs(self, X, *, grad=False):
         """Teacher ``(features, logits)`` of a batch from one forward pass.
@@ -704,18 +1186,25 @@ class BaseDistiller(BaseTimeSeriesClassifier):
         X : torch.Tensor
             A batch of series.
         grad : bool, default=False
-            Keep the graph (for methods that train their copy of the teacher).
+            Keep the graph (for methods that train their copy of the teacher);
+            without it the outputs may come from the cache.
 
         Returns
         -------
         features, logits : torch.Tensor
         """
-        teacher = self.teacher_module_
+        if not grad:
+            out = self._teacher_batch(X)
+            if "features" in out:
+                return out["features"], out["logits"]
         with torch.set_grad_enabled(grad):
-            if self.teacher_feature_layer is None and hasattr(teacher, "head"):
-                features = teacher.forward_features(X)
-                return features, teacher.head(features)
-            return self._features_of(teacher, X, with_logits=True)
+            return self._teacher_pair(self.teacher_module_, X)
+
+    def _teacher_pair(self, teacher, X):
+        if self.teacher_feature_layer is None and hasattr(teacher, "head"):
+            features = teacher.forward_features(X)
+            return features, teacher.head(features)
+        return self._features_of(teacher, X, with_logits=True)
 
     def _features_of(self, teacher, X, with_logits=False):
         name = self.teacher_feature_layer

@@ -1,13 +1,31 @@
-"""Scores used by the skkd benchmarks.
+"""Scores of the skkd benchmarks, and scorers for model selection without labels.
 
 Convention: a method is scored on the FULL target test set (the target
 subject's whole test split), never on a subsample, and the headline number is
 the macro-averaged F1 score, as in UNI-KD and AdaTime.
+
+The *selection scorers* (:class:`TeacherAgreementScorer`,
+:class:`TeacherKLScorer`, :class:`TargetEntropyScorer`,
+:class:`SourceAccuracyScorer`) choose hyperparameters when the target domain
+has no labels; each is a ``scoring=`` callable for ``GridSearchCV``
+(greater is better).
 """
 
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
 from sklearn.metrics import accuracy_score, f1_score, make_scorer
 
-__all__ = ["macro_f1", "macro_f1_scorer", "target_scores"]
+__all__ = [
+    "macro_f1",
+    "macro_f1_scorer",
+    "target_scores",
+    "TeacherAgreementScorer",
+    "TeacherKLScorer",
+    "TargetEntropyScorer",
+    "SourceAccuracyScorer",
+    "selection_scorers",
+]
 
 
 def macro_f1(y_true, y_pred):
@@ -84,4 +102,277 @@ def target_scores(estimator, X, y):
     return {
         "macro_f1": macro_f1(y, y_pred),
         "accuracy": float(accuracy_score(y, y_pred)),
+    }
+
+
+# --------------------------------------------------------------------------
+# model selection without target labels
+
+
+def _final_step(estimator, X):
+    """The last step of a (skada or sklearn) pipeline and ``X`` transformed for it."""
+    final = estimator
+    if hasattr(estimator, "steps"):
+        if len(estimator.steps) > 1:
+            X = estimator[:-1].transform(X)
+        final = estimator.steps[-1][1]
+    # skada wraps each pipeline step in a selector holding the fitted estimator
+    while hasattr(final, "base_estimator_"):
+        final = final.base_estimator_
+    return final, X
+
+
+class _SelectionScorer(BaseEstimator):
+    """Base of the selection scorers: finds the target (or source) rows."""
+
+    # GridSearchCV and skada's cross-validation route sample_domain to scorers
+    # that request it (metadata routing on)
+    __metadata_request__score = {"sample_domain": True}
+    _needs_target = True
+
+    def __init__(self, X_tgt=None):
+        self.X_tgt = X_tgt
+
+    def score(self, *args, **kwargs):
+        """Same as calling the scorer (metadata routing reads this method)."""
+        return self(*args, **kwargs)
+
+    def __repr__(self):
+        shape = getattr(self.X_tgt, "shape", None)
+        inner = "" if self.X_tgt is None else f"X_tgt=<array of shape {shape}>"
+        return f"{type(self).__name__}({inner})"
+
+    def _target_rows(self, X, sample_domain):
+        if sample_domain is not None:
+            sample_domain = np.asarray(sample_domain)
+            if sample_domain.shape != (len(X),):
+                raise ValueError(
+                    f"sample_domain must have one entry per row of X ({len(X)}), "
+                    f"got shape {sample_domain.shape}."
+                )
+            is_target = sample_domain < 0
+            if is_target.any():
+                return np.asarray(X)[is_target]
+        if self.X_tgt is not None:
+            from .model_selection import TargetSet
+
+            X_tgt = self.X_tgt
+            return X_tgt.X if isinstance(X_tgt, TargetSet) else X_tgt
+        raise ValueError(
+            f"{type(self).__name__} scores on unlabelled target data but received "
+            f"none: construct it as {type(self).__name__}(X_tgt=X_tgt), or score "
+            "skada's packed form with sample_domain < 0 for target rows (metadata "
+            "routing on)."
+        )
+
+    def __call__(self, estimator, X, y=None, sample_weight=None, sample_domain=None):
+        """Score a fitted estimator (or pipeline); greater is better.
+
+        Parameters
+        ----------
+        estimator : object
+            Fitted skkd estimator, or a pipeline ending in one.
+        X : array-like
+            Validation rows (source rows, or packed source and target rows).
+        y : array-like, optional
+            Labels of ``X`` (target rows masked); used by source accuracy only.
+        sample_weight : None
+            Accepted for the scorer signature and ignored.
+        sample_domain : array-like, optional
+            skada's packed form: rows with ``sample_domain < 0`` are target rows.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(self._score(estimator, self._target_rows(X, sample_domain)))
+
+    @staticmethod
+    def _probas(estimator, X_tgt):
+        """Student and teacher class probabilities on the target rows."""
+        final, Xt = _final_step(estimator, X_tgt)
+        if not hasattr(final, "teacher_module_"):
+            raise TypeError(
+                "Teacher-based scorers need a fitted skkd distiller (with a "
+                f"teacher_module_), got {type(final).__name__}."
+            )
+        Xt = final._check_input(Xt)
+        student = final.predict_proba(Xt)
+        teacher = torch.softmax(final.teacher_logits(torch.from_numpy(Xt)), dim=1)
+        return student, teacher.numpy()
+
+
+class TeacherAgreementScorer(_SelectionScorer):
+    """Fraction of target series on which the student predicts the teacher's class.
+
+    A label-free model-selection score: a cross-domain teacher is usually more
+    accurate on the target domain than a small student, so the candidate that
+    agrees with it most often is likely the better one. Greater is better.
+
+    Parameters
+    ----------
+    X_tgt : array-like of shape (n_target, n_channels, n_timepoints), optional
+        Unlabelled target series to score on; not needed when scoring skada's
+        packed form (``sample_domain < 0`` rows are used then).
+
+    See Also
+    --------
+    TeacherKLScorer : the soft variant.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skkd import KDClassifier, TimeSeriesClassifier
+    >>> from skkd.datasets import make_domain_shift
+    >>> d = make_domain_shift(n_samples=40, n_target=30, random_state=0)
+    >>> teacher = TimeSeriesClassifier(module__widths=(8,), max_epochs=1,
+    ...                                random_state=0).fit(d.X_src, d.y_src)
+    >>> student = KDClassifier(FrozenEstimator(teacher), module__widths=(4,),
+    ...                        max_epochs=1, random_state=0)
+    >>> student = student.fit(d.X_src, d.y_src, d.X_tgt)
+    >>> score = TeacherAgreementScorer(X_tgt=d.X_tgt)(student, d.X_src, d.y_src)
+    >>> 0.0 <= score <= 1.0
+    True
+    """
+
+    def _score(self, estimator, X_tgt):
+        student, teacher = self._probas(estimator, X_tgt)
+        return np.mean(student.argmax(axis=1) == teacher.argmax(axis=1))
+
+
+class TeacherKLScorer(_SelectionScorer):
+    """Minus the mean KL divergence from teacher to student on target series.
+
+    ``-mean_x KL(p_T(x) || p_S(x))`` at temperature 1: the soft variant of
+    :class:`TeacherAgreementScorer` (0 when the student reproduces the
+    teacher's probabilities). Greater is better.
+
+    Parameters
+    ----------
+    X_tgt : array-like of shape (n_target, n_channels, n_timepoints), optional
+        Unlabelled target series; not needed with skada's packed form.
+
+    Examples
+    --------
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> from skkd import KDClassifier, TimeSeriesClassifier
+    >>> from skkd.datasets import make_domain_shift
+    >>> d = make_domain_shift(n_samples=40, n_target=30, random_state=0)
+    >>> teacher = TimeSeriesClassifier(module__widths=(8,), max_epochs=1,
+    ...                                random_state=0).fit(d.X_src, d.y_src)
+    >>> student = KDClassifier(FrozenEstimator(teacher), module__widths=(4,),
+    ...                        max_epochs=1, random_state=0)
+    >>> student = student.fit(d.X_src, d.y_src, d.X_tgt)
+    >>> TeacherKLScorer(X_tgt=d.X_tgt)(student, d.X_src, d.y_src) <= 0
+    True
+    """
+
+    def _score(self, estimator, X_tgt):
+        student, teacher = self._probas(estimator, X_tgt)
+        eps = 1e-12
+        kl = np.sum(teacher * (np.log(teacher + eps) - np.log(student + eps)), axis=1)
+        return -np.mean(kl)
+
+
+class TargetEntropyScorer(_SelectionScorer):
+    """Minus the mean entropy of the student's predictions on target series.
+
+    Confident target predictions (low entropy) are taken as a sign of good
+    adaptation (Morerio et al., ICLR 2018). No teacher needed, so any
+    classifier with ``predict_proba`` can be scored. Greater is better.
+
+    Parameters
+    ----------
+    X_tgt : array-like of shape (n_target, n_channels, n_timepoints), optional
+        Unlabelled target series; not needed with skada's packed form.
+
+    Examples
+    --------
+    >>> from skkd import TimeSeriesClassifier
+    >>> from skkd.datasets import make_domain_shift
+    >>> d = make_domain_shift(n_samples=40, n_target=30, random_state=0)
+    >>> clf = TimeSeriesClassifier(module__widths=(4,), max_epochs=1,
+    ...                            random_state=0).fit(d.X_src, d.y_src)
+    >>> TargetEntropyScorer(X_tgt=d.X_tgt)(clf, d.X_src, d.y_src) <= 0
+    True
+    """
+
+    def _score(self, estimator, X_tgt):
+        proba = np.clip(estimator.predict_proba(X_tgt), 1e-12, 1.0)
+        return -np.mean(-np.sum(proba * np.log(proba), axis=1))
+
+
+class SourceAccuracyScorer(_SelectionScorer):
+    """Accuracy on the labelled source rows of the validation fold.
+
+    The classic baseline of unsupervised model selection: hold out source
+    data and trust that source accuracy carries over to the target domain.
+    With skada's packed form the target rows (``sample_domain < 0``, masked
+    labels) are left out. Greater is better.
+
+    Examples
+    --------
+    >>> from skkd import TimeSeriesClassifier
+    >>> from skkd.datasets import make_domain_shift
+    >>> d = make_domain_shift(n_samples=40, random_state=0)
+    >>> clf = TimeSeriesClassifier(module__widths=(4,), max_epochs=1,
+    ...                            random_state=0).fit(d.X_src, d.y_src)
+    >>> 0.0 <= SourceAccuracyScorer()(clf, d.X_src, d.y_src) <= 1.0
+    True
+    """
+
+    _needs_target = False
+
+    def __init__(self):
+        super().__init__(X_tgt=None)
+
+    def get_params(self, deep=True):
+        return {}
+
+    def __call__(self, estimator, X, y=None, sample_weight=None, sample_domain=None):
+        if y is None:
+            raise ValueError("SourceAccuracyScorer needs the source labels y.")
+        X, y = np.asarray(X), np.asarray(y)
+        if sample_domain is not None:
+            sample_domain = np.asarray(sample_domain)
+            if sample_domain.shape != (len(X),):
+                raise ValueError(
+                    f"sample_domain must have one entry per row of X ({len(X)}), "
+                    f"got shape {sample_domain.shape}."
+                )
+            is_source = sample_domain >= 0
+            if not is_source.any():
+                raise ValueError(
+                    "SourceAccuracyScorer received no source rows (all "
+                    "sample_domain < 0); validate on labelled source rows."
+                )
+            X, y = X[is_source], y[is_source]
+        return float(accuracy_score(y, estimator.predict(X)))
+
+
+def selection_scorers(X_tgt=None):
+    """The four selection scorers, keyed by name, for multi-metric search.
+
+    Parameters
+    ----------
+    X_tgt : array-like, optional
+        Unlabelled target series for the target-based scorers (not needed with
+        skada's packed form).
+
+    Returns
+    -------
+    scorers : dict of str to callable
+        ``"teacher_agreement"``, ``"teacher_kl"``, ``"target_entropy"``,
+        ``"source_accuracy"``; pass as ``scoring=`` with ``refit=<name>``.
+
+    Examples
+    --------
+    >>> sorted(selection_scorers())
+    ['source_accuracy', 'target_entropy', 'teacher_agreement', 'teacher_kl']
+    """
+    return {
+        "teacher_agreement": TeacherAgreementScorer(X_tgt=X_tgt),
+        "teacher_kl": TeacherKLScorer(X_tgt=X_tgt),
+        "target_entropy": TargetEntropyScorer(X_tgt=X_tgt),
+        "source_accuracy": SourceAccuracyScorer(),
     }

@@ -299,3 +299,23 @@ def test_har_teacher_cache_reuses_the_same_teacher(tmp_path):
     # the same teacher (and so the same, seeded, KD student) both times
     assert [r["macro_f1"] for r in again] == [r["macro_f1"] for r in first]
     assert again[0]["fit_seconds"] == first[0]["fit_seconds"]
+
+
+def test_rows_remember_their_command_and_the_report_names_each(tmp_path):
+    path = tmp_path / "runs.csv"
+    run_jobs([{"x": 1}], dict, csv_path=path, key=["x"], progress=False, command="a")
+    rows = run_jobs(
+        [{"x": 1}, {"x": 2}],
+        dict,
+        csv_path=path,
+        key=["x"],
+        progress=False,
+        command="b",
+    )
+    assert [r["command"] for r in rows] == ["a", "b"]
+    env = environment(["b"])
+    env["command"] = "b"
+    page = write_report(tmp_path / "r.md", "T", "Intro.", [], env, 1.0, rows=rows)
+    assert "Rows produced by: `a`; `b`." in page.read_text()
+    single = write_report(tmp_path / "s.md", "T", "Intro.", [], env, 1.0, rows=rows[1:])
+    assert "Rows produced by" not in single.read_text()

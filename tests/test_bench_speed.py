@@ -36,6 +36,7 @@ def test_quick_run_writes_report(tmp_path):
     text = (tmp_path / "speed.md").read_text()
     assert "skkd bench speed --quick" in text
     assert "MAC ratio (ideal)" in text
+    assert "Fit speed: frozen-teacher cache" in text
     with open(tmp_path / "speed.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     # 2 pairs x (teacher, student, int8 student) x (eager, ONNX Runtime)
@@ -49,3 +50,16 @@ def test_quick_run_writes_report(tmp_path):
     teacher = next(r for r in rows if r["model"] == "teacher")
     assert int(student["macs"]) < int(teacher["macs"])
     assert (tmp_path / "speed_accuracy.csv").exists()
+
+
+def test_fit_rows_pair_cached_and_uncached_fits():
+    torch.set_num_threads(1)
+    args = speed._parser().parse_args(["--fit-repeats", "1", "--fit-epochs", "1"])
+    rows = speed._fit_rows(args, "2->11")
+    assert [r["method"] for r in rows] == list(speed.FIT_METHODS)
+    for r in rows:
+        assert r["epoch_s_uncached"] > 0 and r["epoch_s_cached"] > 0
+        assert r["epoch_speedup"] > 0 and r["fit_speedup"] > 0
+    target = speed._fit_target(rows)
+    assert target["verdict"] in {"met", "NOT met"}
+    assert "UNI-KD" in target["measured"]

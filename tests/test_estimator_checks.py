@@ -74,7 +74,8 @@ def _self_contained(cls):
 
 
 def _default_module(cls):
-    return inspect.signature(cls).parameters["module"].default
+    # ITMC's default student (None) is a copy of the teacher, here a CNN1D
+    return inspect.signature(cls).parameters["module"].default or CNN1D
 
 
 def _small(cls):
@@ -187,6 +188,12 @@ POOR_SCORE = (
     "accuracy on 2-step blobs; learning is tested in tests/test_recurrent_kd.py"
 )
 
+PRUNED_TINY = (
+    "ITMC's student starts as the check's 1-epoch 4-channel teacher and is pruned to "
+    "half its parameters in 2 epochs, below the check's 0.83 accuracy; learning and "
+    "pruning are tested in tests/test_itmc.py"
+)
+
 
 def _expected_failures(estimator):
     failures = dict(COMMON_XFAIL)
@@ -196,6 +203,8 @@ def _expected_failures(estimator):
         failures["check_classifiers_train"] = POOR_SCORE
     if shipped.__name__ == "MemKDClassifier":
         failures.update(dict.fromkeys(SHORT_SERIES_CHECKS, SHORT_SERIES))
+    if shipped.__name__ == "ITMCClassifier":
+        failures["check_classifiers_train"] = PRUNED_TINY
     if cls not in ALL_ESTIMATORS:  # the SelfContained subclasses
         return failures
     if issubclass(cls, BaseDistiller):

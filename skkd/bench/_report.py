@@ -164,7 +164,7 @@ def markdown_table(rows, columns, headers=None, floatfmt=".2f"):
     return "\n".join(lines)
 
 
-def write_report(path, title, intro, sections, env, wall_seconds):
+def write_report(path, title, intro, sections, env, wall_seconds, rows=None):
     """Write a Markdown benchmark page with a how-it-was-produced header.
 
     Parameters
@@ -181,6 +181,10 @@ def write_report(path, title, intro, sections, env, wall_seconds):
         From :func:`environment`.
     wall_seconds : float
         Wall time of the run that produced the page.
+    rows : list of dict, optional
+        The result rows behind the page; the distinct values of their
+        ``command`` column (see :func:`skkd.bench._runner.run_jobs`) are
+        listed when the rows come from more than this one command.
 
     Returns
     -------
@@ -207,9 +211,14 @@ def write_report(path, title, intro, sections, env, wall_seconds):
         f"scikit-learn {env['sklearn']}, numpy {env['numpy']}, skkd {env['skkd']}. "
         f"Wall time: {format_seconds(wall_seconds)} ({wall_seconds:.0f} s).",
         "",
-        intro.strip(),
-        "",
     ]
+    commands = list(dict.fromkeys(r["command"] for r in rows or () if r.get("command")))
+    if commands and commands != [env["command"]]:
+        header += [
+            "Rows produced by: " + "; ".join(f"`{c}`" for c in commands) + ".",
+            "",
+        ]
+    header += [intro.strip(), ""]
     body = []
     for heading, text in sections:
         body += [f"## {heading}", "", text.strip(), ""]

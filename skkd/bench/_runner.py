@@ -196,6 +196,7 @@ def run_jobs(
     scheduler=None,
     progress=True,
     desc="bench",
+    command=None,
 ):
     """Run benchmark jobs, appending their result rows to a resumable CSV.
 
@@ -228,6 +229,10 @@ def run_jobs(
         Print one line per finished job to stderr, with elapsed time and ETA.
     desc : str, default="bench"
         Name of the suite in the progress lines.
+    command : str, optional
+        The command line of this run, stored in a ``command`` column of every
+        row it writes, so a report built from rows of several (resumed or
+        partial) runs can name each of them.
 
     Returns
     -------
@@ -263,6 +268,8 @@ def run_jobs(
 
     def record(index, rows):
         nonlocal finished
+        if command is not None:
+            rows = [{**r, "command": command} for r in rows]
         sink.write(rows)
         finished += 1
         if not progress:

@@ -695,6 +695,7 @@ def main(argv=None):
         f"har: {len(jobs)} job(s) of {', '.join(methods)} to run, {skipped} "
         f"already done in {csv_path}; {args.epochs} epochs, out {out}"
     )
+    env = environment(["har", *argv], threads=args.threads)
     rows = run_jobs(
         jobs,
         run_scenario,
@@ -703,6 +704,7 @@ def main(argv=None):
         n_jobs=args.n_jobs,
         scheduler=args.scheduler,
         desc="har",
+        command=env["command"],
     )
     order = [*parser.get_default("scenarios")]
     sections, plot = build_report(rows, args.epochs, order)
@@ -730,8 +732,9 @@ def main(argv=None):
         "UCI-HAR cross-subject benchmark (UNI-KD protocol)",
         intro,
         sections,
-        environment(["har", *argv], threads=args.threads),
+        env,
         wall,
+        rows=rows,
     )
     if plot["categories"]:
         bar_plot(

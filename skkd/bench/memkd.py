@@ -615,7 +615,7 @@ def _report(rows, out_dir, stem, env, wall, hidden, args):
         ),
     ]
     return write_report(
-        out_dir / f"{stem}.md", "MemKD benchmark", intro, sections, env, wall
+        out_dir / f"{stem}.md", "MemKD benchmark", intro, sections, env, wall, rows
     )
 
 
@@ -769,6 +769,7 @@ def main(argv=None):
         n_jobs=args.n_jobs,
         scheduler=args.scheduler,
         desc="memkd",
+        command=environment(["memkd", *argv])["command"],
     )
     wall = time.perf_counter() - start
     teachers = {}  # each teacher's row is kept beside it, so reports survive resumes

@@ -421,6 +421,92 @@ def _speed_rows(args, workdir):
     return rows
 
 
+FIT_METHODS = ("KD", "UNI-KD", "MemKD")
+
+
+def _fit_rows(args, scenario):
+    """Epoch times with and without the teacher cache, as paired runs.
+
+    Each repeat fits the same estimator twice (cache off / on, in alternating
+    order so drift on a shared machine hits both alike); an epoch's time is
+    skorch's ``dur``. The cache is filled before the first epoch, so the
+    whole-fit time is reported too.
+    """
+    from sklearn.frozen import FrozenEstimator
+
+    from .. import KDClassifier, MemKDClassifier, UniKDClassifier
+    from ..datasets import load_har_scenario
+
+    d = load_har_scenario(scenario, data_home=args.data_home)
+    teachers = {
+        pair: _train(PAIRS[pair]["teacher"], d.X_src, d.y_src, 1, args.seed)
+        for pair in ("HAR CNN", "MemKD LSTM")
+    }
+    makers = {
+        "KD": lambda cache: KDClassifier(
+            FrozenEstimator(teachers["HAR CNN"]),
+            module__widths=(16, 32, 32),
+            cache_teacher=cache,
+        ),
+        "UNI-KD": lambda cache: UniKDClassifier(
+            FrozenEstimator(teachers["HAR CNN"]),
+            module__widths=(16, 32, 32),
+            cache_teacher=cache,
+        ),
+        "MemKD": lambda cache: MemKDClassifier(
+            FrozenEstimator(teachers["MemKD LSTM"]),
+            module__hidden_size=8,
+            cache_teacher=cache,
+        ),
+    }
+    rows = []
+    for method in FIT_METHODS:
+        runs = {False: [], True: []}
+        for repeat in range(args.fit_repeats):
+            order = (False, True) if repeat % 2 == 0 else (True, False)
+            for cache in order:
+                est = makers[method](cache).set_params(
+                    max_epochs=args.fit_epochs, random_state=args.seed, verbose=0
+                )
+                t0 = time.perf_counter()
+                est.fit(d.X_src, d.y_src, d.X_tgt)
+                total = time.perf_counter() - t0
+                epoch = statistics.median(row["dur"] for row in est.history_)
+                runs[cache].append((epoch, total))
+        _log(f"[fit] {method}: {args.fit_repeats} paired runs done")
+        epoch_off = [r[0] for r in runs[False]]
+        epoch_on = [r[0] for r in runs[True]]
+        rows.append(
+            {
+                "method": method,
+                "epoch_s_uncached": statistics.median(epoch_off),
+                "epoch_s_cached": statistics.median(epoch_on),
+                "epoch_speedup": statistics.median(
+                    a / b for a, b in zip(epoch_off, epoch_on, strict=True)
+                ),
+                "fit_s_uncached": statistics.median(r[1] for r in runs[False]),
+                "fit_s_cached": statistics.median(r[1] for r in runs[True]),
+                "fit_speedup": statistics.median(
+                    a[1] / b[1] for a, b in zip(runs[False], runs[True], strict=True)
+                ),
+            }
+        )
+    return rows
+
+
+def _fit_target(fit_rows):
+    cnn = [r for r in fit_rows if r["method"] in ("KD", "UNI-KD")]
+    worst = min(r["epoch_speedup"] for r in cnn)
+    return {
+        "target": "Caching the frozen teacher makes a KD/UNI-KD epoch faster",
+        "measured": ", ".join(
+            f"{r['method']} {r['epoch_speedup']:.2f}x" for r in fit_rows
+        )
+        + " (median epoch-time ratio, paired runs)",
+        "verdict": "met" if worst > 1 else "NOT met",
+    }
+
+
 def _warmup(args):
     return 2 if args.quick else max(10, args.repeats // 10)
 
@@ -552,6 +638,12 @@ def _parser():
     parser.add_argument(
         "--throughput-repeats", type=int, default=20, help="timed batch-256 calls"
     )
+    parser.add_argument(
+        "--fit-repeats", type=int, default=5, help="paired fits per method"
+    )
+    parser.add_argument(
+        "--fit-epochs", type=int, default=3, help="epochs of each timed fit"
+    )
     return parser
 
 
@@ -580,6 +672,7 @@ def main(argv=None):
     if args.quick:
         args.repeats, args.throughput_repeats = 20, 2
         args.epochs, args.epochs_lstm = 1, 1
+        args.fit_repeats, args.fit_epochs = 1, 1
         args.scenarios = args.scenarios[:1]
     start = time.perf_counter()
     torch.set_num_threads(1)
@@ -595,6 +688,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="skkd-speed-models-") as workdir:
         rows = _speed_rows(args, workdir)
         acc_rows = _accuracy_rows(args, args.scenarios, workdir)
+    fit_rows = _fit_rows(args, args.scenarios[0])
     ratios = _ratio_rows(rows)
     targets = _targets(ratios, acc_rows)
 
@@ -677,7 +771,30 @@ def main(argv=None):
         ["pair", "scenario", "student", "macro_f1", "change_points"],
         ["pair", "scenario", "student", "target macro-F1 (%)", "change (points)"],
     )
+    targets.append(_fit_target(fit_rows))
     target_table = markdown_table(targets, ["target", "measured", "verdict"])
+    fit_table = markdown_table(
+        fit_rows,
+        [
+            "method",
+            "epoch_s_uncached",
+            "epoch_s_cached",
+            "epoch_speedup",
+            "fit_s_uncached",
+            "fit_s_cached",
+            "fit_speedup",
+        ],
+        [
+            "method",
+            "epoch s, teacher per step",
+            "epoch s, cached teacher",
+            "epoch speed-up",
+            f"fit s ({args.fit_epochs} epochs), per step",
+            f"fit s ({args.fit_epochs} epochs), cached",
+            "fit speed-up",
+        ],
+        floatfmt=".3g",
+    )
     mem_method = next(
         (r["memory_method"] for r in rows if "memory_method" in r), "not measured"
     )
@@ -719,6 +836,15 @@ the ideal speed-up.
             f"{args.epochs} (CNN) / {args.epochs_lstm} (LSTM) epochs)",
             acc_table,
         ),
+        (
+            "Fit speed: frozen-teacher cache (``cache_teacher``)",
+            f"Scenario {args.scenarios[0]} (source train split, unlabelled "
+            f"target train split); medians of {args.fit_repeats} paired runs "
+            f"(cache off / on, alternating order), {args.fit_epochs} epochs "
+            "each, 1 thread. KD and UNI-KD distil the HAR CNN teacher into the "
+            "16/32/32 student, MemKD the 3x100 LSTM into the hidden-8 LSTM. "
+            "Speed-ups are medians of the per-pair ratios.\n\n" + fit_table,
+        ),
     ]
     wall = time.perf_counter() - start
     env_note = dict(env)
@@ -742,5 +868,7 @@ the ideal speed-up.
     print(speed_table)
     print()
     print(acc_table)
+    print()
+    print(fit_table)
     _log(f"wrote {path} and {out / 'speed.csv'} in {wall:.0f} s")
     return 0

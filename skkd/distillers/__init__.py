@@ -6,6 +6,7 @@ from .baselines import (
     JKUClassifier,
     MobileDAClassifier,
 )
+from .itmc import ITMCClassifier
 from .kd import KDClassifier
 from .memkd import MemKDClassifier
 from .recurrent import (
@@ -28,4 +29,5 @@ __all__ = [
     "KDClassifier",
     "MobileDAClassifier",
     "UniKDClassifier",
+    "ITMCClassifier",
 ]

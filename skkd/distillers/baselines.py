@@ -412,11 +412,13 @@ class AADClassifier(BaseDistiller):
         # 1. discriminator: teacher features real, detached adapted student fake
         self.optimizer_disc_.zero_grad()
         disc = self.discriminator_loss(features_t, adapted)
+        self.check_losses({"disc": disc})
         disc.backward()
         self.optimizer_disc_.step()
         # 2. student and adapter against the updated discriminator
         self.optimizer_.zero_grad()
         terms = self._student_terms(y, logits, adapted, logits_t)
+        self.check_losses(terms)
         terms["loss"].backward()
         self.notify(
             "on_grad_computed",

@@ -62,9 +62,6 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         Temperature of the Hinton-KD term.
     target_weight : float, default=1.0
         Weight of the memory term on ``X_tgt``.
-    cache_teacher : bool, default=True
-        Compute the teacher's outputs on the training series once per fit
-        (identical results, much faster epochs).
     lr : float, default=5e-3
         Adam learning rate (the authors' value; weight decay 1e-5).
     **kwargs
@@ -118,7 +115,6 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         kd_weight=0.0,
         temperature=4.0,
         target_weight=1.0,
-        cache_teacher=True,
         lr=5e-3,
         **kwargs,
     ):
@@ -131,7 +127,6 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         self.kd_weight = kd_weight
         self.temperature = temperature
         self.target_weight = target_weight
-        self.cache_teacher = cache_teacher
 
     def _prepare_fit(self, X, y, X_tgt):
         if self.pairs not in _PAIRS:
@@ -208,7 +203,7 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
 
     def compute_losses(self, X, y, X_tgt):
         logits, hidden = self.student_outputs(X)
-        teacher_logits, teacher_hidden = self.teacher_outputs(X)
+        teacher_logits, teacher_hidden = self.teacher_sequence(X)
         ce = self.criterion_(logits, y)
         pairs = self.draw_pairs(X.shape[2])
         mem_terms = self.memory_terms(hidden, teacher_hidden, pairs)
@@ -221,7 +216,7 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         if X_tgt is not None:
             _, hidden_tgt = self.student_outputs(X_tgt)
             tgt_terms = self.memory_terms(
-                hidden_tgt, self.teacher_outputs(X_tgt)[1], pairs
+                hidden_tgt, self.teacher_sequence(X_tgt)[1], pairs
             )
             terms.update({k + "_tgt": v for k, v in tgt_terms.items()})
             memory_tgt = torch.stack(list(tgt_terms.values())).sum()

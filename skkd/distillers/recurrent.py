@@ -3,13 +3,10 @@
 All share :class:`skkd.base.BaseDistiller` and the machinery of this module:
 reading the top recurrent layer's hidden sequence of teacher and student
 (``forward_sequence``), rejecting inputs a recurrent distiller cannot use
-(variable-length series, too short series, non-recurrent backbones), and an
-optional cache of the frozen teacher's outputs on the training series (the
-teacher is in eval mode, so its outputs never change during a fit; caching
-them makes each epoch cost about what the student alone costs).
+(variable-length series, too short series, non-recurrent backbones), and the
+teacher's hidden sequence as one more output of the engine's teacher cache
+(``cache_teacher``).
 """
-
-import copy
 
 import numpy as np
 import torch
@@ -32,9 +29,6 @@ SUPPORTED_BACKBONES = (
     "skkd.nn.LSTMClassifier or skkd.nn.GRUClassifier (or any module with a "
     "forward_sequence(x) method returning (batch, time, hidden))"
 )
-
-#: rows per teacher forward when the cache is filled
-_CACHE_CHUNK = 256
 
 
 def _has_sequence(module):
@@ -137,11 +131,9 @@ class RecurrentDistillerMixin:
     """Shared behaviour of the recurrent distillers (MemKD and its baselines).
 
     Subclasses set ``_needs_sequence`` (teacher and student must expose
-    ``forward_sequence``) and ``_min_timepoints``. Every subclass takes
-    ``cache_teacher``: when true the frozen teacher's logits (and hidden
-    sequences) on the training series are computed once per ``fit`` and
-    looked up by content in each step; a series not in the cache is computed
-    on the fly, so results are those of the uncached teacher.
+    ``forward_sequence``) and ``_min_timepoints``. The teacher's hidden
+    sequence joins the outputs that :class:`~skkd.base.BaseDistiller` caches
+    per fit (``cache_teacher``).
     """
 
     _needs_sequence = True
@@ -198,12 +190,9 @@ class RecurrentDistillerMixin:
             )
         if self._needs_sequence:
             teacher = self._check_backbones()
-            with torch.no_grad():
-                seq = (
-                    copy.deepcopy(teacher)
-                    .eval()
-                    .forward_sequence(torch.from_numpy(X[:2]))
-                )
+            seq = self.probe_teacher(
+                self.teacher_copy(teacher).forward_sequence, torch.from_numpy(X[:2])
+            )
             if seq.ndim != 3 or seq.shape[1] != n_timepoints:
                 raise ValueError(
                     f"The teacher's forward_sequence returned shape "
@@ -213,63 +202,26 @@ class RecurrentDistillerMixin:
             self.teacher_hidden_size_ = int(seq.shape[2])
         super()._prepare_fit(X, y, X_tgt)
 
-    # ------------------------------------------------------------- the cache
-    def _fit_paired(self, X, y, X_tgt):
-        self._teacher_cache_ = None
-        if getattr(self, "cache_teacher", True):
-            parts = [X] if X_tgt is None else [X, X_tgt]
-            self._teacher_cache_ = self._build_teacher_cache(np.concatenate(parts))
-        try:
-            return super()._fit_paired(X, y, X_tgt)
-        finally:
-            del self._teacher_cache_
-
-    def _build_teacher_cache(self, X):
-        index = {}
-        for i, row in enumerate(X):
-            index.setdefault(row.tobytes(), i)
-        rows = np.fromiter(index.values(), dtype=np.int64, count=len(index))
-        index = {key: j for j, key in enumerate(index)}
-        unique = torch.from_numpy(X[rows])
-        logits, seqs = [], []
-        for start in range(0, len(unique), _CACHE_CHUNK):
-            out_logits, out_seq = self._teacher_forward(
-                unique[start : start + _CACHE_CHUNK]
-            )
-            logits.append(out_logits)
-            if out_seq is not None:
-                seqs.append(out_seq)
-        return {
-            "index": index,
-            "logits": torch.cat(logits),
-            "seq": torch.cat(seqs) if seqs else None,
-        }
-
+    # ------------------------------------------------------ teacher outputs
     def _teacher_forward(self, X):
-        """Teacher ``(logits, hidden sequence or None)`` without gradient."""
+        """Teacher outputs of a batch, without gradient: the engine's, plus
+        ``"sequence"`` (top-layer hidden states) when the method reads it."""
         teacher = self.teacher_module_
+        if not (self._needs_sequence and _has_sequence(teacher)):
+            return super()._teacher_forward(X)
         with torch.no_grad():
-            if not (self._needs_sequence and _has_sequence(teacher)):
-                out = teacher(X)
-                return (out[0] if isinstance(out, tuple) else out), None
             seq = teacher.forward_sequence(X)
             if isinstance(teacher, _RecurrentClassifier):
-                return teacher.head(seq[:, -1, :]), seq
-            out = teacher(X)
-            return (out[0] if isinstance(out, tuple) else out), seq
+                logits = teacher.head(seq[:, -1, :])
+            else:
+                logits = self._logits_of(teacher, X)
+        return {"logits": logits, "sequence": seq}
 
-    def _cached(self, X):
-        cache = getattr(self, "_teacher_cache_", None)
-        if cache is None or not X.is_contiguous():
-            return None
-        index = cache["index"]
-        rows = [index.get(row.numpy().tobytes()) for row in X]
-        if any(r is None for r in rows):
-            return None
-        return torch.as_tensor(rows, dtype=torch.long)
-
-    def teacher_outputs(self, X):
+    def teacher_sequence(self, X):
         """Teacher logits and hidden sequence for a batch, without gradient.
+
+        Served from the engine's teacher cache when it holds the batch (see
+        ``cache_teacher``).
 
         Parameters
         ----------
@@ -282,16 +234,8 @@ class RecurrentDistillerMixin:
         hidden : torch.Tensor of shape (batch, n_timepoints, hidden) or None
             None for methods that do not read the hidden sequence.
         """
-        rows = self._cached(X)
-        if rows is None:
-            return self._teacher_forward(X)
-        cache = self._teacher_cache_
-        seq = None if cache["seq"] is None else cache["seq"][rows]
-        return cache["logits"][rows], seq
-
-    def teacher_logits(self, X):
-        """Teacher logits for a batch (from the cache when it holds the batch)."""
-        return self.teacher_outputs(X)[0]
+        out = self._teacher_batch(X)
+        return out["logits"], out.get("sequence")
 
     def student_outputs(self, X):
         """Student logits and top-layer hidden sequence (with gradient).
@@ -336,8 +280,6 @@ class SequenceFitNetClassifier(RecurrentDistillerMixin, BaseDistiller):
         Weight of the hint term.
     target_weight : float, default=1.0
         Weight of the hint on ``X_tgt``.
-    cache_teacher : bool, default=True
-        Compute the teacher's outputs on the training series once per fit.
     lr : float, default=5e-3
         Adam learning rate.
     **kwargs
@@ -371,14 +313,12 @@ class SequenceFitNetClassifier(RecurrentDistillerMixin, BaseDistiller):
         *,
         hint_weight=1.0,
         target_weight=1.0,
-        cache_teacher=True,
         lr=5e-3,
         **kwargs,
     ):
         super().__init__(teacher, module, lr=lr, **kwargs)
         self.hint_weight = hint_weight
         self.target_weight = target_weight
-        self.cache_teacher = cache_teacher
 
     def initialize_module(self):
         """Build the student, the frozen teacher and the hint regressor."""
@@ -394,7 +334,7 @@ class SequenceFitNetClassifier(RecurrentDistillerMixin, BaseDistiller):
 
     def _hint(self, X):
         logits, seq = self.student_outputs(X)
-        return logits, hint_mse(self.regressor_(seq), self.teacher_outputs(X)[1])
+        return logits, hint_mse(self.regressor_(seq), self.teacher_sequence(X)[1])
 
     def compute_losses(self, X, y, X_tgt):
         logits, hint = self._hint(X)
@@ -434,8 +374,6 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         What is compared; "auto" picks "sequence" for two recurrent networks.
     target_weight : float, default=1.0
         Weight of the relational terms on ``X_tgt``.
-    cache_teacher : bool, default=True
-        Compute the teacher's outputs on the training series once per fit.
     lr : float, default=5e-3
         Adam learning rate.
     **kwargs
@@ -467,7 +405,6 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         angle_weight=50.0,
         representation="auto",
         target_weight=1.0,
-        cache_teacher=True,
         lr=5e-3,
         **kwargs,
     ):
@@ -476,7 +413,6 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         self.angle_weight = angle_weight
         self.representation = representation
         self.target_weight = target_weight
-        self.cache_teacher = cache_teacher
 
     def _prepare_fit(self, X, y, X_tgt):
         choices = ("auto", "sequence", "features")
@@ -503,7 +439,7 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     def _represent(self, X):
         if self.representation_ == "sequence":
             logits, seq = self.student_outputs(X)
-            return logits, seq, self.teacher_outputs(X)[1]
+            return logits, seq, self.teacher_sequence(X)[1]
         features = self.module_.forward_features(X)
         return self.module_.head(features), features, self.teacher_features(X)
 
@@ -551,8 +487,6 @@ class ATClassifier(RecurrentDistillerMixin, BaseDistiller):
         Weight of the attention term (the paper's beta = 1000).
     target_weight : float, default=1.0
         Weight of the attention term on ``X_tgt``.
-    cache_teacher : bool, default=True
-        Compute the teacher's outputs on the training series once per fit.
     lr : float, default=5e-3
         Adam learning rate.
     **kwargs
@@ -579,24 +513,22 @@ class ATClassifier(RecurrentDistillerMixin, BaseDistiller):
         *,
         at_weight=1000.0,
         target_weight=1.0,
-        cache_teacher=True,
         lr=5e-3,
         **kwargs,
     ):
         super().__init__(teacher, module, lr=lr, **kwargs)
         self.at_weight = at_weight
         self.target_weight = target_weight
-        self.cache_teacher = cache_teacher
 
     def compute_losses(self, X, y, X_tgt):
         logits, seq = self.student_outputs(X)
         ce = self.criterion_(logits, y)
-        at = attention_transfer(seq, self.teacher_outputs(X)[1])
+        at = attention_transfer(seq, self.teacher_sequence(X)[1])
         terms = {"ce": ce, "attention": at, "y_pred": logits}
         loss = ce + self.at_weight * at
         if X_tgt is not None:
             _, seq_tgt = self.student_outputs(X_tgt)
-            at_tgt = attention_transfer(seq_tgt, self.teacher_outputs(X_tgt)[1])
+            at_tgt = attention_transfer(seq_tgt, self.teacher_sequence(X_tgt)[1])
             terms["attention_tgt"] = at_tgt
             loss = loss + self.at_weight * self.target_weight * at_tgt
         terms["loss"] = loss
@@ -631,8 +563,6 @@ class DKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         Softmax temperature.
     warmup_epochs : int, default=20
         Epochs over which the DKD weight grows linearly to 1 (0: no warm-up).
-    cache_teacher : bool, default=True
-        Compute the teacher's logits on the training series once per fit.
     lr : float, default=5e-3
         Adam learning rate.
     **kwargs
@@ -662,7 +592,6 @@ class DKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         beta=8.0,
         temperature=4.0,
         warmup_epochs=20,
-        cache_teacher=True,
         lr=5e-3,
         **kwargs,
     ):
@@ -671,7 +600,6 @@ class DKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         self.beta = beta
         self.temperature = temperature
         self.warmup_epochs = warmup_epochs
-        self.cache_teacher = cache_teacher
 
     def _prepare_fit(self, X, y, X_tgt):
         if X_tgt is not None:

@@ -344,6 +344,7 @@ class UniKDClassifier(BaseDistiller):
         feat_disc = self.feature_discriminator_loss(
             torch.cat([f_src, f_tgt]), torch.cat([student["a_src"], student["a_tgt"]])
         )
+        self.check_losses({"feat_disc": feat_disc})
         feat_disc.backward()
         self.optimizer_feat_.step()
 
@@ -351,6 +352,7 @@ class UniKDClassifier(BaseDistiller):
         self.optimizer_disc_.zero_grad()
         beta = self.beta()
         terms = self.student_losses(student, teacher, y, beta)
+        self.check_losses(terms)
         terms["loss"].backward()
         self.notify(
             "on_grad_computed",

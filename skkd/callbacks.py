@@ -1,0 +1,208 @@
+"""Callbacks that keep long distillations safe: numerical guard and checkpoints.
+
+:class:`NonFiniteGuard` is one of every estimator's default callbacks: it stops
+training with a clear error when a loss term or a gradient becomes NaN or
+infinite (or skips that batch, if asked) and clips gradients.
+:class:`Checkpoint` is skorch's checkpoint extended to every module and
+optimizer of an skkd estimator (discriminators, adapters ...) and to the state
+that makes a resumed fit continue exactly where a killed one stopped.
+"""
+
+import math
+
+import torch
+from skorch.callbacks import Callback
+from skorch.callbacks import Checkpoint as _SkorchCheckpoint
+
+__all__ = ["NonFiniteGuard", "NonFiniteLossError", "Checkpoint", "SkipBatch"]
+
+_FOLLOW_NET = "net"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss term or gradient became NaN or infinite during training.
+
+    Examples
+    --------
+    >>> issubclass(NonFiniteLossError, ArithmeticError)
+    True
+    """
+
+
+class SkipBatch(Exception):  # noqa: N818 -- a control-flow signal, not an error
+    """Raised inside a training step to drop the batch (``on_nonfinite="skip"``).
+
+    Examples
+    --------
+    >>> isinstance(SkipBatch("nan"), Exception)
+    True
+    """
+
+
+class NonFiniteGuard(Callback):
+    """Stop (or skip the batch) when a loss or a gradient is NaN/inf; clip gradients.
+
+    Every skkd estimator installs this callback as ``"nonfinite_guard"``; with
+    the default arguments it follows the estimator's ``on_nonfinite`` and
+    ``max_grad_norm`` parameters. The engine checks every loss term before its
+    backward pass, so the error names the term, epoch and batch; gradients are
+    checked (and clipped) in ``on_grad_computed`` before the optimizer steps,
+    so the parameters are never updated with a non-finite value.
+
+    Parameters
+    ----------
+    on_nonfinite : {"raise", "skip"} or "net", default="net"
+        ``"raise"`` stops with :class:`NonFiniteLossError`; ``"skip"`` drops the
+        batch (no parameter update) and counts it in ``history_`` as
+        ``train_skipped_batches``. ``"net"`` follows the estimator's parameter.
+    max_grad_norm : float, None or "net", default="net"
+        Clip the global gradient norm of the trained parameters to this value
+        (``torch.nn.utils.clip_grad_norm_``); None does not clip.
+
+    Examples
+    --------
+    >>> from skkd.callbacks import NonFiniteGuard
+    >>> NonFiniteGuard(on_nonfinite="skip").on_nonfinite
+    'skip'
+    """
+
+    def __init__(self, on_nonfinite=_FOLLOW_NET, max_grad_norm=_FOLLOW_NET):
+        self.on_nonfinite = on_nonfinite
+        self.max_grad_norm = max_grad_norm
+
+    def _settings(self, net):
+        mode = self.on_nonfinite
+        if mode == _FOLLOW_NET:
+            mode = getattr(net, "on_nonfinite", "raise")
+        norm = self.max_grad_norm
+        if isinstance(norm, str) and norm == _FOLLOW_NET:
+            norm = getattr(net, "max_grad_norm", None)
+        return mode, norm
+
+    def on_train_begin(self, net, **kwargs):
+        mode, norm = self._settings(net)
+        if mode not in ("raise", "skip"):
+            raise ValueError(f"on_nonfinite must be 'raise' or 'skip', got {mode!r}.")
+        if norm is not None and not (
+            isinstance(norm, (int, float)) and math.isfinite(norm) and norm > 0
+        ):
+            raise ValueError(
+                f"max_grad_norm must be a positive number or None, got {norm!r}."
+            )
+
+    def _fail(self, net, what, hint):
+        mode, _ = self._settings(net)
+        epoch = len(net.history)
+        batch = len(net.history[-1]["batches"]) if len(net.history) else 0
+        where = f"in epoch {epoch}, batch {batch} of {type(net).__name__}"
+        if mode == "skip":
+            raise SkipBatch(f"{what} {where}")
+        raise NonFiniteLossError(
+            f"{what} {where}; training stopped and the estimator keeps its state "
+            f"after epoch {epoch - 1}, the last completed one. {hint} Or pass "
+            "on_nonfinite='skip' to skip such batches."
+        )
+
+    def check_losses(self, net, terms):
+        """Raise (or skip) if a loss term of this step is not finite.
+
+        Parameters
+        ----------
+        net : BaseTimeSeriesClassifier
+            The estimator being trained.
+        terms : dict of str to torch.Tensor
+            Loss terms of the step (``"y_pred"`` is ignored).
+        """
+        # the total last, so that the error names the term that broke it
+        names = sorted(terms, key=lambda k: k == "loss")
+        for name in names:
+            value = terms[name]
+            if name == "y_pred" or not torch.is_tensor(value):
+                continue
+            if not bool(torch.isfinite(value.detach()).all()):
+                self._fail(
+                    net,
+                    f"The loss term {name!r} is {value.detach().flatten()[0].item()}",
+                    "Scale the inputs (e.g. standardise each channel), lower lr "
+                    "or set max_grad_norm (e.g. 1.0).",
+                )
+
+    def on_grad_computed(self, net, named_parameters, **kwargs):
+        params = [p for _, p in named_parameters if p.grad is not None]
+        if not params:
+            return
+        # one fused norm: inf/nan in any gradient makes it non-finite
+        norm = torch.linalg.vector_norm(
+            torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params])
+        )
+        if not bool(torch.isfinite(norm)):
+            self._fail(
+                net,
+                "A gradient is NaN or infinite",
+                "Scale the inputs (e.g. standardise each channel), lower lr or "
+                "set max_grad_norm (e.g. 1.0).",
+            )
+        _, max_norm = self._settings(net)
+        if max_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def _state_names(net):
+    """Trained modules and optimizers of ``net`` besides module_/optimizer_."""
+    frozen = set(net._frozen_modules()) if hasattr(net, "_frozen_modules") else set()
+    names = [m for m in net._modules if m not in frozen and m != "module"]
+    names += [o for o in net._optimizers if o != "optimizer"]
+    return names
+
+
+class Checkpoint(_SkorchCheckpoint):
+    """skorch's ``Checkpoint`` for skkd estimators: every module and optimizer.
+
+    Besides ``module_``/``optimizer_``/``history`` it saves every extra trained
+    module and optimizer (``discriminator_``, ``optimizer_disc_``,
+    ``adapter_`` ...) as ``<name>.pt`` and the fit state (random-number state,
+    target-batch position, data-derived attributes) as ``fit_state.pt``. With
+    ``skorch.callbacks.LoadInitState(checkpoint)`` a fit that was killed
+    resumes from the last saved epoch, runs the remaining epochs of
+    ``max_epochs`` and, with a fixed ``random_state``, ends with the same
+    parameters as an uninterrupted fit.
+
+    Parameters
+    ----------
+    monitor : str, callable or None, default=None
+        When to save; None saves at the end of every epoch (what resuming
+        needs). skkd trains on all data by default (``train_split=None``), so
+        skorch's ``"valid_loss_best"`` does not exist: use
+        ``"train_loss_best"`` to keep only improvements.
+    f_fit_state : str or None, default="fit_state.pt"
+        File of the fit state.
+    **kwargs
+        Other arguments of ``skorch.callbacks.Checkpoint`` (``dirname``,
+        ``f_params`` ...).
+
+    Examples
+    --------
+    >>> from skorch.callbacks import LoadInitState
+    >>> from skkd.callbacks import Checkpoint
+    >>> cp = Checkpoint(dirname="run1")
+    >>> callbacks = [cp, LoadInitState(cp)]  # fit(...) again to resume
+    >>> cp.monitor is None
+    True
+    """
+
+    def __init__(self, monitor=None, f_fit_state="fit_state.pt", **kwargs):
+        super().__init__(monitor=monitor, f_fit_state=f_fit_state, **kwargs)
+
+    def _extra_for(self, net):
+        self._extra_files = {f"f_{name}": f"{name}.pt" for name in _state_names(net)}
+
+    def _f_kwargs(self):
+        return {**super()._f_kwargs(), **getattr(self, "_extra_files", {})}
+
+    def save_model(self, net):
+        self._extra_for(net)
+        super().save_model(net)
+
+    def get_formatted_files(self, net):
+        self._extra_for(net)
+        return super().get_formatted_files(net)

@@ -1,0 +1,57 @@
+"""Resource limits (issue #8, item 6): no needless copies of X and X_tgt.
+
+Numbers (peak memory against dataset size) come from ``skkd bench memory``
+and are in docs/reliability.rst; these tests check the behaviour behind them.
+"""
+
+import numpy as np
+import pytest
+from skorch.callbacks import Callback
+
+from skkd._validation import check_time_series
+from skkd.bench.memory import measure
+
+from ._estimators import ALL_ESTIMATORS, accepts_target, fit_args, ids, make, tiny_data
+
+
+class SeesData(Callback):
+    """Records whether training reads the caller's own buffers."""
+
+    def __init__(self, X, X_tgt):
+        self.X = X
+        self.X_tgt = X_tgt
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        self.shares_X = np.shares_memory(np.asarray(X), self.X)
+        target = getattr(net, "_target_data_", None)
+        self.shares_X_tgt = target is not None and np.shares_memory(
+            target.numpy(), self.X_tgt
+        )
+
+
+def test_float32_input_is_not_copied():
+    X = np.zeros((5, 2, 8), dtype=np.float32)
+    assert check_time_series(X) is X
+    # anything else is cast on a copy, never in place
+    for other in (X.astype(np.float64), np.asfortranarray(X), X[:, :, ::2]):
+        assert not np.shares_memory(check_time_series(other), other)
+    read_only = X.copy()
+    read_only.setflags(write=False)
+    assert not np.shares_memory(check_time_series(read_only), read_only)
+
+
+@pytest.mark.parametrize("cls", ALL_ESTIMATORS, ids=ids)
+def test_fit_streams_the_callers_arrays(cls):
+    X, y, X_tgt = tiny_data()
+    seen = SeesData(X, X_tgt)
+    make(cls, callbacks=[("seen", seen)]).fit(*fit_args(cls, X, y, X_tgt))
+    assert seen.shares_X
+    if accepts_target(cls) and cls.__name__ != "TimeSeriesClassifier":
+        assert seen.shares_X_tgt
+
+
+def test_memory_benchmark_reports_its_measurements():
+    row = measure(512, 64)
+    assert row["n"] == 512 and row["batch_size"] == 64
+    assert row["data_mb"] == pytest.approx(512 * 9 * 128 * 4 / 2**20)
+    assert row["peak_mb"] >= row["baseline_mb"] > row["data_mb"]
