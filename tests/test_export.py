@@ -22,6 +22,7 @@ from skkd.export import (
     verify_onnx,
 )
 from skkd.nn import CNN1D, GRUClassifier, LSTMClassifier, ResNet1D
+from skkd.pruning import prune_to
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -32,8 +33,11 @@ MODULES = {
     "resnet": lambda: ResNet1D(C, K, n_filters=(4, 8)),
     "lstm": lambda: LSTMClassifier(C, K, hidden_size=6, num_layers=2),
     "gru": lambda: GRUClassifier(C, K, hidden_size=6),
-    # physically pruned students have uneven widths; this stands in for one
-    "pruned_cnn": lambda: CNN1D(C, K, widths=(5, 7, 3)),
+    # physically pruned students (skkd.pruning): uneven widths, smaller hidden
+    "pruned_cnn": lambda: prune_to(CNN1D(C, K, widths=(8, 16)), 0.4),
+    "pruned_lstm": lambda: prune_to(
+        LSTMClassifier(C, K, hidden_size=8, num_layers=2), 0.5
+    ),
 }
 
 
@@ -93,7 +97,7 @@ def test_onnx_round_trip_dynamic_batch(name, tmp_path):
     assert max(verify_onnx(path, module, X_real).values()) < 1e-4
 
 
-@pytest.mark.parametrize("name", ["cnn", "lstm", "gru", "pruned_cnn"])
+@pytest.mark.parametrize("name", ["cnn", "lstm", "gru", "pruned_cnn", "pruned_lstm"])
 def test_torchscript_round_trip(name, tmp_path):
     torch.manual_seed(0)
     module = MODULES[name]().eval()

@@ -55,3 +55,16 @@ def test_memory_benchmark_reports_its_measurements():
     assert row["n"] == 512 and row["batch_size"] == 64
     assert row["data_mb"] == pytest.approx(512 * 9 * 128 * 4 / 2**20)
     assert row["peak_mb"] >= row["baseline_mb"] > row["data_mb"]
+
+
+def test_bench_memory_writes_csv_and_report(tmp_path):
+    from skkd.bench import memory
+
+    argv = ["--n-samples", "64", "--batch-size", "32", "--method", "supervised"]
+    argv += ["--dtype", "float32", "--out", str(tmp_path)]
+    assert memory.main(argv) == 0
+    text = (tmp_path / "memory.md").read_text()
+    assert "skkd bench memory --n-samples 64" in text
+    rows = (tmp_path / "memory.csv").read_text().splitlines()
+    assert rows[0].startswith("method,dtype,n,batch_size")
+    assert len(rows) == 2 and rows[1].startswith("supervised,float32,64,32")

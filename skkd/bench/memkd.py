@@ -769,7 +769,7 @@ def main(argv=None):
         n_jobs=args.n_jobs,
         scheduler=args.scheduler,
         desc="memkd",
-        command=environment(["memkd", *argv])["command"],
+        command=environment(["memkd", *argv], threads=1)["command"],
     )
     wall = time.perf_counter() - start
     teachers = {}  # each teacher's row is kept beside it, so reports survive resumes
@@ -793,7 +793,13 @@ def main(argv=None):
         if d in teachers
     ]
     path = _report(
-        rows, out_dir, stem, environment(["memkd", *argv]), wall, args.hidden, args
+        rows,
+        out_dir,
+        stem,
+        environment(["memkd", *argv], threads=1),
+        wall,
+        args.hidden,
+        args,
     )
     print(path.read_text(encoding="utf-8"))
     return 0

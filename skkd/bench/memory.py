@@ -13,6 +13,7 @@ the user's array to float32.
 """
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -122,7 +123,7 @@ def main(argv=None):
         "--method", nargs="+", default=["supervised", "dann"], help="supervised, dann"
     )
     parser.add_argument("--dtype", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--out", default="bench_results/memory", help="report folder")
+    parser.add_argument("--out", default="docs/benchmarks", help="report folder")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     rows = []
@@ -136,12 +137,17 @@ def main(argv=None):
     table = markdown_table(rows, COLUMNS, floatfmt=".1f")
     print(table)
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "memory.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
     write_report(
         out / "memory.md",
         "skkd bench memory",
         __doc__,
         [("Peak memory (MB)", table)],
-        environment(argv if argv is not None else sys.argv[1:], threads=1),
+        environment(["memory", *(sys.argv[1:] if argv is None else argv)], threads=1),
         time.perf_counter() - start,
     )
     return 0
