@@ -10,6 +10,7 @@ comparison. Rows stream into ``har.csv`` (resumable); ``har.md`` and
 
 import argparse
 import ast
+import os
 import sys
 import tempfile
 import time
@@ -182,6 +183,65 @@ def parse_variant(variant):
     return params
 
 
+def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
+    """A fitted HAR teacher and its fit seconds, from ``cache`` when there.
+
+    Parameters
+    ----------
+    kind : {"dann", "source"}
+        A :class:`~skkd.DANNClassifier` (fitted with the unlabelled target
+        series) or a source-only :class:`~skkd.TimeSeriesClassifier`, both
+        CNN1D with :data:`TEACHER_WIDTHS`.
+    scenario : str
+        UCI-HAR ``"source->target"`` subjects (for the cache file name).
+    seed, epochs : int
+        ``random_state`` and ``max_epochs``.
+    data : skkd.datasets.DomainShiftData
+        The scenario's arrays.
+    cache : str, optional
+        Folder of cached teachers (``{kind}-{scenario}-seed{seed}-ep{epochs}.pkl``),
+        shared by ``skkd bench har`` and ``skkd bench itmc``.
+
+    Returns
+    -------
+    teacher, seconds : fitted estimator, float
+
+    Examples
+    --------
+    >>> from skkd.datasets import load_har_scenario
+    >>> data = load_har_scenario("2->11")
+    >>> teacher, seconds = load_or_fit_teacher("source", "2->11", 0, 1, data)
+    >>> teacher.classes_.tolist()
+    [0, 1, 2, 3, 4, 5]
+    """
+    from .. import DANNClassifier, TimeSeriesClassifier
+    from ..nn import CNN1D
+
+    path = None
+    if cache:
+        name = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}-ep{epochs}.pkl"
+        path = Path(cache) / name
+        if path.exists():
+            return joblib.load(path)
+    cls = DANNClassifier if kind == "dann" else TimeSeriesClassifier
+    model = cls(
+        module=CNN1D,
+        module__widths=TEACHER_WIDTHS,
+        max_epochs=epochs,
+        random_state=seed,
+    )
+    start = time.perf_counter()
+    model.fit(data.X_src, data.y_src, *([data.X_tgt] if kind == "dann" else []))
+    result = (model, time.perf_counter() - start)
+    if path is not None:
+        # write then rename: a parallel job never reads a half-written file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        joblib.dump(result, tmp)
+        os.replace(tmp, path)
+    return result
+
+
 def run_scenario(
     scenario,
     seed,
@@ -235,21 +295,14 @@ def run_scenario(
     """
     import torch
 
-    from .. import DANNClassifier, TimeSeriesClassifier
     from ..datasets import load_har_scenario
-    from ..nn import CNN1D
     from ._runner import _error_text
 
     torch.set_num_threads(threads)
     methods = methods.split()
     data = load_har_scenario(scenario, data_home=data_home)
     where = f"[har {scenario} seed {seed}{'' if tag == 'default' else ' ' + tag}]"
-    teacher_common = {
-        "module": CNN1D,
-        "module__widths": TEACHER_WIDTHS,
-        "max_epochs": epochs if teacher_epochs is None else teacher_epochs,
-        "random_state": seed,
-    }
+    teacher_epochs = epochs if teacher_epochs is None else teacher_epochs
 
     def timed_fit(estimator, *args):
         start = time.perf_counter()
@@ -260,26 +313,12 @@ def run_scenario(
     needs = {METHODS[m][1] for m in methods} | (
         {"dann"} if "teacher" in methods else set()
     )
-    recipes = {
-        "dann": (DANNClassifier, (data.X_tgt,)),
-        "source": (TimeSeriesClassifier, ()),
-    }
     # each teacher is trained once per job and shared (the DANN one is also
     # the "teacher" row); with a cache, once per (scenario, seed, epochs)
     for kind in sorted(needs - {None}):
-        cls, fit_args = recipes[kind]
-        path = None
-        if teacher_cache:
-            name = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}"
-            path = Path(teacher_cache) / f"{name}-ep{teacher_common['max_epochs']}.pkl"
-        if path is not None and path.exists():
-            teachers[kind], teacher_seconds[kind] = joblib.load(path)
-            continue
-        teachers[kind] = cls(**teacher_common)
-        teacher_seconds[kind] = timed_fit(teachers[kind], *fit_args)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            joblib.dump((teachers[kind], teacher_seconds[kind]), path)
+        teachers[kind], teacher_seconds[kind] = load_or_fit_teacher(
+            kind, scenario, seed, teacher_epochs, data, teacher_cache
+        )
 
     params = parse_variant(variant)
     rows = []
@@ -311,8 +350,8 @@ def run_scenario(
 # ----------------------------------------------------------------- report
 
 
-def _ok_rows(rows, epochs):
-    """Last ok row per (tag, variant, scenario, seed, method) at ``epochs``."""
+def _ok_rows(rows, epochs, keys=("method",)):
+    """Last ok row per (tag, variant, scenario, seed, *keys) at ``epochs``."""
     latest = {}
     for r in rows:
         if r.get("status") != "ok" or r.get("method") in ("", None):
@@ -320,7 +359,8 @@ def _ok_rows(rows, epochs):
         if r.get("epochs") != epochs:
             continue
         variant = "" if r.get("variant") is None else str(r.get("variant"))
-        k = (str(r["tag"]), variant, str(r["scenario"]), r["seed"], r["method"])
+        k = (str(r["tag"]), variant, str(r["scenario"]), r["seed"])
+        k += tuple(str(r[key]) for key in keys)
         latest[k] = {**r, "variant": variant, "tag": str(r["tag"])}
     return list(latest.values())
 

@@ -12,17 +12,19 @@ set, parameters, MACs, CPU latency) stream into ``itmc.csv`` (resumable);
 
 import argparse
 import math
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import joblib
-
 from ._report import environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
-from .har import TEACHER_WIDTHS, _group_average, parse_variant
+from .har import (
+    _group_average,
+    _ok_rows,
+    load_or_fit_teacher,
+    parse_variant,
+)
 
 __all__ = ["BUDGETS", "METHODS", "build_report", "main", "run_scenario"]
 
@@ -42,40 +44,12 @@ METHODS = {
 #: matters there, plus the cheap source-only reference)
 EXTRA_BUDGET_METHODS = ("source_only", "unikd", "itmc")
 JOB_KEY = ("tag", "variant", "scenario", "seed", "epochs", "plan")
+#: what tells two result rows of one job apart
+ITEM_KEYS = ("method", "budget")
 
 
 def _log(message):
     print(message, file=sys.stderr, flush=True)
-
-
-def _teacher(kind, scenario, seed, epochs, data, cache):
-    """A fitted teacher and its fit time, from the cache when there."""
-    from .. import DANNClassifier, TimeSeriesClassifier
-    from ..nn import CNN1D
-
-    path = None
-    if cache:
-        name = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}-ep{epochs}.pkl"
-        path = Path(cache) / name  # same names as ``skkd bench har``
-        if path.exists():
-            return joblib.load(path)
-    cls = DANNClassifier if kind == "dann" else TimeSeriesClassifier
-    model = cls(
-        module=CNN1D,
-        module__widths=TEACHER_WIDTHS,
-        max_epochs=epochs,
-        random_state=seed,
-    )
-    start = time.perf_counter()
-    model.fit(data.X_src, data.y_src, *([data.X_tgt] if kind == "dann" else []))
-    result = (model, time.perf_counter() - start)
-    if path is not None:
-        # write then rename: a parallel job never reads a half-written file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        joblib.dump(result, tmp)
-        os.replace(tmp, path)
-    return result
 
 
 def _latency_ms(module, shape):
@@ -159,7 +133,7 @@ def run_scenario(
             name, cls_name, kind = METHODS[method]
             cls = getattr(importlib.import_module("skkd"), cls_name)
             if kind is not None and kind not in teachers:
-                teachers[kind] = _teacher(
+                teachers[kind] = load_or_fit_teacher(
                     kind, scenario, seed, teacher_epochs, data, teacher_cache
                 )[0]
             common = {"max_epochs": epochs, "random_state": seed}
@@ -208,19 +182,6 @@ def run_scenario(
 # ----------------------------------------------------------------- report
 
 
-def _ok_rows(rows, epochs):
-    """Last ok row per (tag, variant, scenario, seed, method, budget)."""
-    latest = {}
-    for r in rows:
-        if r.get("status") != "ok" or r.get("epochs") != epochs:
-            continue
-        variant = "" if r.get("variant") is None else str(r.get("variant"))
-        key = (str(r["tag"]), variant, str(r["scenario"]), r["seed"])
-        key += (r["method"], str(r["budget"]))
-        latest[key] = {**r, "variant": variant, "tag": str(r["tag"])}
-    return list(latest.values())
-
-
 def _median(values):
     values = sorted(values)
     return values[len(values) // 2] if values else None
@@ -262,7 +223,7 @@ def build_report(rows, epochs, scenarios_order):
     >>> plot["ITMC"][0]
     [13000]
     """
-    ok = _ok_rows(rows, epochs)
+    ok = _ok_rows(rows, epochs, keys=ITEM_KEYS)
     default = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
     present = {r["scenario"] for r in default}
     scenarios = [s for s in scenarios_order if s in present]
@@ -653,7 +614,7 @@ def main(argv=None):
             r["method"],
             str(r["budget"]),
         )
-        for r in _ok_rows(read_rows(csv_path), args.epochs)
+        for r in _ok_rows(read_rows(csv_path), args.epochs, keys=ITEM_KEYS)
     }
     jobs = []
     for scenario in args.scenarios:
