@@ -1158,7 +1158,7 @@ class BaseDistiller(BaseTimeSeriesClassifier):
     def _teacher_batch(self, X):
         """:meth:`_teacher_forward` of a batch, from the cache when it holds it."""
         cache = getattr(self, "_teacher_cache_", None)
-        if cache is not None:
+        if cache is not None and X.device.type == "cpu":
             index = cache["index"]
             rows = [index.get(row.tobytes()) for row in X.detach().numpy()]
             if None not in rows:
