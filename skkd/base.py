@@ -544,11 +544,16 @@ class BaseTimeSeriesClassifier(NeuralNetClassifier):
         # parameters at the start of the epoch: Ctrl-C mid-epoch restores them
         self._epoch_start_state_ = self._training_state()
         skipped = []
+        # only a guard that skips batches needs the per-batch buffer snapshot
+        may_skip = any(
+            isinstance(cb, NonFiniteGuard) and cb._settings(self)[0] == "skip"
+            for _, cb in self.callbacks_
+        )
 
         def guarded_step(batch, **kwargs):
             # forward passes update BatchNorm statistics before the loss is
             # checked: a skipped batch must not leave NaN in them
-            buffers = self._buffer_state()
+            buffers = self._buffer_state() if may_skip else {}
             try:
                 return step_fn(batch, **kwargs)
             except SkipBatch as exc:

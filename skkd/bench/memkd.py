@@ -734,6 +734,7 @@ def main(argv=None):
     # biggest jobs first so the two workers finish together
     order = {d: i for i, d in enumerate(["UCIHAR", "OSULeaf", "JapaneseVowels"])}
     datasets = sorted(args.datasets, key=lambda d: order.get(d, 99))
+    env = environment(["memkd", *argv], threads=1)
     start = time.perf_counter()
     # phase 1: one teacher per data set (resumable: pickled in cache_dir)
     teacher_jobs = [
@@ -769,7 +770,7 @@ def main(argv=None):
         n_jobs=args.n_jobs,
         scheduler=args.scheduler,
         desc="memkd",
-        command=environment(["memkd", *argv], threads=1)["command"],
+        command=env["command"],
     )
     wall = time.perf_counter() - start
     teachers = {}  # each teacher's row is kept beside it, so reports survive resumes
@@ -796,7 +797,7 @@ def main(argv=None):
         rows,
         out_dir,
         stem,
-        environment(["memkd", *argv], threads=1),
+        env,
         wall,
         args.hidden,
         args,

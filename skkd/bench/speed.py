@@ -252,6 +252,16 @@ def _runners(model, kind, input_shape):
     return make
 
 
+def _timing_settings(args):
+    """``(thread_counts, (repeats, warm-up) at batch 1, (repeats, warm-up) at 256)``."""
+    cores = os.cpu_count() or 1
+    # --quick: one thread only (all-core runs are slow on busy shared machines)
+    thread_counts = [("1t", 1)] if args.quick else [("1t", 1), ("all", cores)]
+    lat = (args.repeats, _warmup(args))
+    thr = (args.throughput_repeats, 1 if args.quick else 3)
+    return thread_counts, lat, thr
+
+
 def _measure_speed(model, kind, input_shape, thread_counts, lat, thr):
     make = _runners(model, kind, input_shape)
     row = {}
@@ -337,11 +347,7 @@ def _speed_rows(args, workdir):
     torch.set_num_threads(1)
     d = load_har_scenario(args.scenarios[0], data_home=args.data_home)
     input_shape = tuple(d.X_src.shape[1:])
-    cores = os.cpu_count() or 1
-    # --quick: one thread only (all-core runs are slow on busy shared machines)
-    thread_counts = [("1t", 1)] if args.quick else [("1t", 1), ("all", cores)]
-    lat = (args.repeats, _warmup(args))
-    thr = (args.throughput_repeats, 1 if args.quick else 3)
+    thread_counts, lat, thr = _timing_settings(args)
     rows = []
     for pair, spec in PAIRS.items():
         epochs = 1 if args.quick else 2
@@ -439,22 +445,13 @@ def _floor_row(args, workdir, input_shape):
         def forward(self, x):
             return x.mean(dim=2)
 
-    cores = os.cpu_count() or 1
-    thread_counts = [("1t", 1)] if args.quick else [("1t", 1), ("all", cores)]
     path = to_onnx(
         MeanOverTime(input_shape[0]),
         os.path.join(workdir, "floor.onnx"),
         n_timepoints=input_shape[1],
     )
     _log("[speed] ONNX Runtime per-call floor")
-    row = _measure_speed(
-        path,
-        "onnx",
-        input_shape,
-        thread_counts,
-        (args.repeats, _warmup(args)),
-        (args.throughput_repeats, 1 if args.quick else 3),
-    )
+    row = _measure_speed(path, "onnx", input_shape, *_timing_settings(args))
     return {"model": "one-operator graph (floor)", **row}
 
 
