@@ -4,7 +4,7 @@ Estimators follow ``fit(X_src, y_src, X_tgt)`` / ``predict`` on series shaped
 ``(n_samples, n_channels, n_timepoints)``; see the user guide.
 """
 
-from .base import BaseDistiller, BaseTimeSeriesClassifier
+from .base import BaseTimeSeriesClassifier
 from .classifiers import DANNClassifier, TimeSeriesClassifier
 from .distillers import (
     AADClassifier,
@@ -20,6 +20,7 @@ from .distillers import (
     SequenceFitNetClassifier,
     UniKDClassifier,
 )
+from .distillers.base import BaseDistiller
 
 __version__ = "0.1.0"
 

@@ -296,3 +296,49 @@ def split_packed_domains(X, y, X_tgt, sample_domain):
     X_tgt = X[is_target] if is_target.any() else None
     y_src = None if y is None else y[~is_target]
     return X[~is_target], y_src, X_tgt
+
+
+def check_fit_target(X, X_tgt, tags, name):
+    """Check ``X``'s length and ``X_tgt`` against an estimator's tags.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, n_channels, n_timepoints)
+        The validated source series.
+    X_tgt : array-like or None
+        The target series as given.
+    tags : skkd.tags.TimeSeriesTags
+        The estimator's capabilities.
+    name : str
+        The estimator's class name, for messages.
+
+    Returns
+    -------
+    X_tgt : ndarray or None
+        Validated like ``X`` (same channels and length).
+    """
+    if X.shape[2] < tags.min_timepoints:
+        raise ValueError(
+            f"{name} needs series of at least {tags.min_timepoints} time steps, "
+            f"got {X.shape[2]}: with fewer there is no pair of time steps to "
+            "compare. Use longer windows."
+        )
+    if X_tgt is not None:
+        X_tgt = check_time_series(
+            X_tgt,
+            name="X_tgt",
+            n_channels=X.shape[1],
+            n_timepoints=X.shape[2],
+            reference="X",
+        )
+        if tags.target == "refused":
+            raise ValueError(
+                f"{name} cannot use the unlabelled X_tgt: fit(X, y) without it, "
+                "or use KDClassifier/MemKDClassifier for a transfer set."
+            )
+    elif tags.target == "required":
+        raise ValueError(
+            f"{name} needs unlabelled target data: call fit(X_src, y_src, X_tgt)"
+            " or pass skada's packed form with sample_domain < 0 for target rows."
+        )
+    return X_tgt

@@ -8,13 +8,22 @@ optimizer of an skkd estimator (discriminators, adapters ...) and to the state
 that makes a resumed fit continue exactly where a killed one stopped.
 """
 
+import copy
 import math
+import sys
+import warnings
 
 import torch
 from skorch.callbacks import Callback
 from skorch.callbacks import Checkpoint as _SkorchCheckpoint
 
-__all__ = ["NonFiniteGuard", "NonFiniteLossError", "Checkpoint", "SkipBatch"]
+__all__ = [
+    "Checkpoint",
+    "EpochRollback",
+    "NonFiniteGuard",
+    "NonFiniteLossError",
+    "SkipBatch",
+]
 
 _FOLLOW_NET = "net"
 
@@ -149,7 +158,7 @@ class NonFiniteGuard(Callback):
 
 def _state_names(net):
     """Trained modules and optimizers of ``net`` besides module_/optimizer_."""
-    frozen = set(net._frozen_modules()) if hasattr(net, "_frozen_modules") else set()
+    frozen = set(net.frozen_modules()) if hasattr(net, "frozen_modules") else set()
     names = [m for m in net._modules if m not in frozen and m != "module"]
     names += [o for o in net._optimizers if o != "optimizer"]
     return names
@@ -206,3 +215,93 @@ class Checkpoint(_SkorchCheckpoint):
     def get_formatted_files(self, net):
         self._extra_for(net)
         return super().get_formatted_files(net)
+
+
+def _caller_stacklevel():
+    """``stacklevel`` of the first frame outside skkd and skorch (the user's)."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("skkd.", "skorch.")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return 1
+
+
+def _trained_names(net):
+    frozen = set(net.frozen_modules())
+    return [m for m in net._modules if m not in frozen] + list(net._optimizers)
+
+
+class EpochRollback(Callback):
+    """Keep the last completed epoch when an epoch does not complete.
+
+    Every skkd estimator installs it as ``"epoch_rollback"``. It snapshots the
+    trained modules and optimizers when an epoch begins; if the epoch never
+    ends (Ctrl-C, or a non-finite loss with ``on_nonfinite="raise"``) the
+    estimator is put back to that snapshot and the unfinished epoch's history
+    row is dropped, so nothing trained in completed epochs is lost and nothing
+    half-trained is kept. An interruption is reported with a warning saying
+    what was kept; ``partial_fit`` then continues from there.
+
+    Examples
+    --------
+    >>> EpochRollback().snapshot is None
+    True
+    """
+
+    def __init__(self):
+        self.snapshot = None
+
+    def on_train_begin(self, net, **kwargs):
+        self.snapshot = None
+
+    def on_epoch_begin(self, net, **kwargs):
+        # the frozen teacher never changes: trained modules and optimizers only
+        self.snapshot = {
+            name: copy.deepcopy(getattr(net, name + "_").state_dict())
+            for name in _trained_names(net)
+        }
+
+    def on_epoch_end(self, net, **kwargs):
+        self.snapshot = None
+
+    def rollback(self, net):
+        """Restore the snapshot of the unfinished epoch, if there is one.
+
+        Parameters
+        ----------
+        net : BaseTimeSeriesClassifier
+
+        Returns
+        -------
+        bool
+            Whether an unfinished epoch was undone.
+        """
+        if self.snapshot is None:
+            return False
+        for name, values in self.snapshot.items():
+            getattr(net, name + "_").load_state_dict(values)
+        if len(net.history):
+            net.history.pop()
+        self.snapshot = None
+        return True
+
+    def on_train_end(self, net, **kwargs):
+        # skorch's partial_fit swallows KeyboardInterrupt and still ends
+        # training: an epoch that began and did not end was interrupted
+        if not self.rollback(net):
+            return
+        done = len(net.history)
+        kept = (
+            f"it keeps the parameters of epoch {done}, the last completed one"
+            if done
+            else "no epoch was completed, so it holds its initial (untrained) "
+            "parameters"
+        )
+        warnings.warn(
+            f"Training of {type(net).__name__} was interrupted (KeyboardInterrupt);"
+            f" {kept}. Call partial_fit to train further, or fit to start again.",
+            UserWarning,
+            stacklevel=_caller_stacklevel(),
+        )

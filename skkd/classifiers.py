@@ -46,8 +46,10 @@ class TimeSeriesClassifier(BaseTimeSeriesClassifier):
     (120,)
     """
 
-    def _draw_target_batch(self):
-        return None  # supervised: never spend time on target batches
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.target = "ignored"  # supervised: no target batches drawn
+        return tags
 
 
 class DANNClassifier(BaseTimeSeriesClassifier):
@@ -60,12 +62,14 @@ class DANNClassifier(BaseTimeSeriesClassifier):
         L = lambda_cls * CE(C(F(x_s)), y_s)
             + lambda_domain * [CE(D(GRL(F(x_s))), 1) + CE(D(GRL(F(x_t))), 0)]
 
-    with two Adam optimizers (network; discriminator) stepped on the same
-    backward pass, source and target forwarded separately (per-domain BatchNorm
-    statistics). Defaults follow the UNI-KD/AdaTime teacher pre-training on
-    UCI-HAR (lr 1e-2, weight decay 1e-4, betas (0.5, 0.99), 10 epochs, batch 32,
-    lambda 1/1). Used to train the teacher of the cross-domain distillers, and as
-    the DANN student baseline.
+    as the reference implementations do it: per batch one forward pass per
+    domain (source and target separately: per-domain BatchNorm statistics),
+    one backward pass, then one step of each of the two Adam optimizers
+    (network; discriminator), built with the same settings. Defaults follow
+    the UNI-KD/AdaTime teacher pre-training on UCI-HAR (lr 1e-2, weight decay
+    1e-4, betas (0.5, 0.99), 10 epochs, batch 32, lambda 1/1). Used to train
+    the teacher of the cross-domain distillers, and as the DANN student
+    baseline.
 
     Parameters
     ----------
@@ -95,7 +99,6 @@ class DANNClassifier(BaseTimeSeriesClassifier):
     True
     """
 
-    _requires_target = True
     _default_kwargs = {
         **BaseTimeSeriesClassifier._default_kwargs,
         "optimizer__betas": (0.5, 0.99),
@@ -117,7 +120,12 @@ class DANNClassifier(BaseTimeSeriesClassifier):
         self.lambda_domain = lambda_domain
         self.grl_schedule = grl_schedule
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.target = "required"
+        return tags
+
+    def prepare_fit(self, X, y, X_tgt):
         grl_coefficient(0.0, self.grl_schedule)  # validates the name
 
     def initialize_module(self):

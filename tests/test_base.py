@@ -250,7 +250,7 @@ def test_pickle_round_trip(shift_data, fitted_teacher):
         restored.predict_proba(shift_data.X_tgt_test),
         student.predict_proba(shift_data.X_tgt_test),
     )
-    assert not hasattr(restored, "_target_data_")
+    assert not hasattr(restored, "_session")
 
 
 # ------------------------------------------------------ pairing and history
@@ -322,7 +322,7 @@ def test_interrupted_training_keeps_the_model(shift_data, fitted_teacher):
     student.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
     assert len(student.history_) == 2
     assert student.predict(shift_data.X_tgt_test).shape == (30,)
-    assert not hasattr(student, "_target_data_")
+    assert not hasattr(student, "_session")
     pickle.dumps(student)  # no live iterator left behind
 
 

@@ -15,6 +15,7 @@ from skkd.distillers.baselines import (
     MobileDAClassifier,
 )
 from skkd.losses import coral, hint_mse, kd_kl_div, mmd
+from skkd.stages import TrainingStep
 
 from .conftest import TINY
 
@@ -166,9 +167,8 @@ def test_aad_discriminator_step_changes_only_the_discriminator(
     before = {n: _params(getattr(est, n + "_")) for n in names}
     est.optimizer_.zero_grad()  # clear what the last training step left
     est._set_training(True)
-    _, adapted = est._student_forward(X)
     est.optimizer_disc_.zero_grad()
-    est.discriminator_loss(est.teacher_features(X), adapted).backward()
+    est.discriminator_stage(TrainingStep(X, None, None))["loss"].backward()
     est.optimizer_disc_.step()
     after = {n: _params(getattr(est, n + "_")) for n in names}
     assert not _same_state(before["discriminator"], after["discriminator"])
@@ -273,7 +273,8 @@ def test_aad_loss_terms(shift_data, fitted_teacher):
     est._set_training(False)
     X, y, X_tgt = _batch(shift_data)
     with torch.no_grad():
-        terms = est.compute_losses(X, y, X_tgt)
+        step = TrainingStep(X, y, X_tgt)
+        terms = {**est.discriminator_stage(step), **est.student_stage(step)}
         f = est.module_.forward_features(X)
         z, a = est.module_.head(f), est.adapter_(f)
         ce = F.cross_entropy(z, y)

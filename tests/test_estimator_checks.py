@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import skkd
-from skkd import TimeSeriesClassifier
-from skkd.base import BaseDistiller, BaseTimeSeriesClassifier, resolve_teacher
+from skkd import BaseDistiller, TimeSeriesClassifier
 from skkd.nn import CNN1D, LSTMClassifier
+from skkd.teacher import resolve_teacher
+
+from ._estimators import ALL_ESTIMATORS
+from ._estimators import target_use as _target_use
 
 SMALL = {"max_epochs": 2, "random_state": 0}
 #: a small network of the estimator's default backbone
@@ -26,15 +28,6 @@ SMALL_MODULE = {
     CNN1D: {"module__widths": (8, 8)},
     LSTMClassifier: {"module__hidden_size": 4},
 }
-
-#: every public estimator
-ALL_ESTIMATORS = [
-    obj
-    for name in skkd.__all__
-    if inspect.isclass(obj := getattr(skkd, name))
-    and issubclass(obj, BaseTimeSeriesClassifier)
-    and not name.startswith("Base")
-]
 
 
 class _TargetFromX:
@@ -49,10 +42,10 @@ class _TargetFromX:
 class _OwnTeacher:
     """Test-only: a small teacher is fitted on the data of each check."""
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         teacher = _small_teacher(type(self))
         self.check_teacher_ = teacher.fit(X, self.classes_[y])
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def _resolve_teacher(self):
         return resolve_teacher(self.check_teacher_)
@@ -61,7 +54,7 @@ class _OwnTeacher:
 def _self_contained(cls):
     """A subclass of ``cls`` that sklearn's ``fit(X, y)`` can train in full."""
     mixins = []
-    if cls._requires_target:
+    if _target_use(cls) == "required":
         mixins.append(_TargetFromX)
     if issubclass(cls, BaseDistiller):
         mixins.append(_OwnTeacher)
@@ -104,7 +97,7 @@ def _as_shipped(cls):
 ESTIMATORS = [_self_contained(cls)(**_small(cls)) for cls in ALL_ESTIMATORS] + [
     _as_shipped(cls)
     for cls in ALL_ESTIMATORS
-    if cls._requires_target or issubclass(cls, BaseDistiller)
+    if _target_use(cls) == "required" or issubclass(cls, BaseDistiller)
 ]
 
 #: sklearn checks that fail by design, for every estimator
@@ -210,7 +203,7 @@ def _expected_failures(estimator):
     if issubclass(cls, BaseDistiller):
         failures.update(dict.fromkeys(FIT_DEPENDENT, FIXED_TEACHER))
         failures["check_estimators_overwrite_params"] = DEEPCOPY_HASH
-    if cls._requires_target:
+    if _target_use(cls) == "required":
         failures.update(dict.fromkeys(FIT_DEPENDENT + TARGET_ONLY, NEEDS_TARGET))
     return failures
 
@@ -224,7 +217,7 @@ def test_sklearn_compatible_estimator(estimator, check):
 def test_test_subclasses_keep_the_shipped_contract(cls):
     # the subclasses change where X_tgt / the teacher come from, nothing else
     assert set(_self_contained(cls)().get_params()) == set(cls().get_params())
-    if cls._requires_target:
+    if _target_use(cls) == "required":
         with pytest.raises(ValueError, match="target"):
             _as_shipped(cls).fit(np.zeros((4, 1, 8)), [0, 1, 2, 0])
 

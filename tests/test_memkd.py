@@ -168,7 +168,7 @@ def test_cache_gives_the_same_fit_as_the_plain_teacher():
     a = MemKDClassifier(teacher, cache_teacher=True, **kw).fit(X, y)
     b = MemKDClassifier(teacher, cache_teacher=False, **kw).fit(X, y)
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-5)
-    assert not hasattr(a, "_teacher_cache_")
+    assert not hasattr(a, "_session")
 
 
 def test_transfer_set_adds_memory_terms():

@@ -36,9 +36,9 @@ def _unikd(teacher, **params):
 class _RecordsTarget(UniKDClassifier):
     """Test-only: remembers how many target rows fit trained on."""
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         self.n_target_seen_ = len(X_tgt)
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
 
 @pytest.mark.parametrize("routing", [False, True])

@@ -38,9 +38,9 @@ def test_wrong_channels_rejected():
 class _RecordsTarget(UniKDClassifier):
     """Test-only: remembers the target rows it trained on."""
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         self.seen_target_ = X_tgt.copy()
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
 
 def _packed(d):

@@ -18,8 +18,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 
-from skkd import TimeSeriesClassifier
-from skkd.base import BaseDistiller
+from skkd import BaseDistiller, TimeSeriesClassifier
 from skkd.callbacks import NonFiniteLossError
 
 from ._estimators import (

@@ -11,7 +11,7 @@ from skorch.callbacks import Callback
 from skkd._validation import check_time_series
 from skkd.bench.memory import measure
 
-from ._estimators import ALL_ESTIMATORS, accepts_target, fit_args, ids, make, tiny_data
+from ._estimators import ALL_ESTIMATORS, fit_args, ids, make, target_use, tiny_data
 
 
 class SeesData(Callback):
@@ -23,9 +23,9 @@ class SeesData(Callback):
 
     def on_train_begin(self, net, X=None, **kwargs):
         self.shares_X = np.shares_memory(np.asarray(X), self.X)
-        target = getattr(net, "_target_data_", None)
-        self.shares_X_tgt = target is not None and np.shares_memory(
-            target.numpy(), self.X_tgt
+        sampler = net._session.target
+        self.shares_X_tgt = sampler is not None and np.shares_memory(
+            sampler.X_tgt.numpy(), self.X_tgt
         )
 
 
@@ -46,7 +46,7 @@ def test_fit_streams_the_callers_arrays(cls):
     seen = SeesData(X, X_tgt)
     make(cls, callbacks=[("seen", seen)]).fit(*fit_args(cls, X, y, X_tgt))
     assert seen.shares_X
-    if accepts_target(cls) and cls.__name__ != "TimeSeriesClassifier":
+    if target_use(cls) in ("required", "optional"):
         assert seen.shares_X_tgt
 
 

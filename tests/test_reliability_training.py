@@ -17,8 +17,8 @@ from sklearn.base import clone
 from skorch.callbacks import Callback, LoadInitState
 
 import skkd
-from skkd.base import InconsistentSkkdVersionWarning
 from skkd.callbacks import Checkpoint, NonFiniteGuard, NonFiniteLossError
+from skkd.persistence import InconsistentSkkdVersionWarning
 
 from ._estimators import ALL_ESTIMATORS, fit_args, ids, make, tiny_data
 

@@ -1,11 +1,13 @@
 """The engine's per-fit cache of the frozen teacher's outputs (``cache_teacher``)."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 from sklearn.frozen import FrozenEstimator
 
-import skkd.base
+import skkd.teacher
 from skkd import (
     AADClassifier,
     FitNetClassifier,
@@ -15,6 +17,7 @@ from skkd import (
     UniKDClassifier,
 )
 from skkd.nn import LSTMClassifier
+from skkd.teacher import TeacherCache
 
 from .conftest import TINY
 
@@ -70,34 +73,40 @@ def test_cached_fit_equals_uncached_fit(cls, shift_data, fitted_teacher):
     # one pass over source + target (88 rows, one chunk) instead of per step
     assert calls_on < calls_off
     assert calls_on <= 2  # forward_features + head, or the module once
-    assert not hasattr(on, "_teacher_cache_")
+    assert not hasattr(on, "_session")  # fit-time state is dropped
+
+
+def _session(est, X):
+    """A fit-time session whose teacher cache holds ``X``."""
+    cache = TeacherCache.build(est.teacher_forward, [X])
+    return SimpleNamespace(target=None, teacher_cache=cache)
 
 
 def test_cache_is_keyed_by_content_not_position(shift_data, fitted_teacher):
     est = KDClassifier(FrozenEstimator(fitted_teacher), **{**TINY, "max_epochs": 0})
     est.fit(shift_data.X_src, shift_data.y_src)
-    est._teacher_cache_ = est._build_teacher_cache(shift_data.X_src)
+    est._session = _session(est, shift_data.X_src)
     X = torch_batch(shift_data.X_src[[5, 0, 5]])
     cached = est.teacher_logits(X)
-    del est._teacher_cache_
+    del est._session
     np.testing.assert_allclose(cached, est.teacher_logits(X), atol=1e-6)
 
 
 def test_unknown_series_fall_back_to_the_teacher(shift_data, fitted_teacher):
     est = KDClassifier(FrozenEstimator(fitted_teacher), **{**TINY, "max_epochs": 0})
     est.fit(shift_data.X_src, shift_data.y_src)
-    est._teacher_cache_ = est._build_teacher_cache(shift_data.X_src[:10])
+    est._session = _session(est, shift_data.X_src[:10])
     X = torch_batch(shift_data.X_tgt[:4])  # not in the cache
     out = est.teacher_logits(X)
-    del est._teacher_cache_
+    del est._session
     np.testing.assert_allclose(out, est.teacher_logits(X), atol=1e-6)
 
 
 def test_no_cache_above_the_memory_limit(shift_data, fitted_teacher, monkeypatch):
     est = KDClassifier(FrozenEstimator(fitted_teacher), **{**TINY, "max_epochs": 0})
     est.fit(shift_data.X_src, shift_data.y_src)
-    monkeypatch.setattr(skkd.base, "TEACHER_CACHE_MAX_BYTES", 100)
-    assert est._build_teacher_cache(shift_data.X_src) is None
+    monkeypatch.setattr(skkd.teacher, "TEACHER_CACHE_MAX_BYTES", 100)
+    assert TeacherCache.build(est.teacher_forward, [shift_data.X_src]) is None
 
 
 def test_a_trained_teacher_copy_is_never_cached(shift_data, fitted_teacher):
@@ -114,11 +123,11 @@ def test_recurrent_cache_holds_hidden_sequences():
     y = np.arange(20) % 2
     teacher = LSTMClassifier(2, 2, hidden_size=6)
     est = MemKDClassifier(teacher, module__hidden_size=3, max_epochs=0).fit(X, y)
-    cache = est._build_teacher_cache(X)
-    assert cache["outputs"]["sequence"].shape == (20, 12, 6)
-    est._teacher_cache_ = cache
+    session = _session(est, X)
+    assert session.teacher_cache.outputs["sequence"].shape == (20, 12, 6)
+    est._session = session
     logits, seq = est.teacher_sequence(torch_batch(X[:3]))
-    del est._teacher_cache_
+    del est._session
     fresh_logits, fresh_seq = est.teacher_sequence(torch_batch(X[:3]))
     np.testing.assert_allclose(seq, fresh_seq, atol=1e-6)
     np.testing.assert_allclose(logits, fresh_logits, atol=1e-6)

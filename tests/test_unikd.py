@@ -11,6 +11,7 @@ from torch import nn
 from skkd import DANNClassifier, UniKDClassifier
 from skkd.distillers.unikd import domain_shared_weights
 from skkd.losses import kd_kl_div
+from skkd.stages import TrainingStep
 
 from .conftest import TINY
 
@@ -120,7 +121,7 @@ def test_feature_discriminator_step_changes_only_the_feature_discriminator(
 ):
     student = _built(shift_data, dann_teacher)
     X, X_tgt, _, teacher = _batch(student, shift_data)
-    out = student._forward_student(X, X_tgt)
+    out, _ = student._forward(TrainingStep(X, None, X_tgt))
     others = {
         name: _snapshot(getattr(student, name + "_"))
         for name in ("module", "adapter", "discriminator", "teacher_module")
@@ -143,7 +144,7 @@ def test_student_step_changes_student_adapter_and_data_discriminator_only(
 ):
     student = _built(shift_data, dann_teacher)
     X, X_tgt, y, teacher = _batch(student, shift_data)
-    out = student._forward_student(X, X_tgt)
+    out, _ = student._forward(TrainingStep(X, None, X_tgt))
     snaps = {
         name: _snapshot(getattr(student, name + "_"))
         for name in (
@@ -180,7 +181,7 @@ def _loss_and_grads(student, shift_data, beta=None):
     torch.manual_seed(0)
     X, X_tgt, y, teacher = _batch(student, shift_data)
     student.module_.eval()  # deterministic forward (no dropout, fixed BN)
-    out = student._forward_student(X, X_tgt)
+    out, _ = student._forward(TrainingStep(X, None, X_tgt))
     for module in (student.module_, student.adapter_, student.discriminator_):
         module.zero_grad()
     terms = student.student_losses(out, teacher, y, beta if beta else student.beta())

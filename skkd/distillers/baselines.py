@@ -9,14 +9,13 @@ import math
 
 import torch
 import torch.nn.functional as F
-from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator
 from torch import nn
 
-from ..base import BaseDistiller
 from ..losses import adversarial_bce, coral, hint_mse, kd_kl_div, mmd
 from ..nn import CNN1D, DomainDiscriminator
 from ..schedules import progressive_beta
+from ..stages import Stage
+from .base import BaseDistiller
 
 __all__ = [
     "AADClassifier",
@@ -101,7 +100,10 @@ class FitNetClassifier(BaseDistiller):
     Linear(in_features=8, out_features=16, bias=True)
     """
 
-    _uses_teacher_features = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.teacher_outputs = ("logits", "features")
+        return tags
 
     def __init__(
         self,
@@ -116,9 +118,9 @@ class FitNetClassifier(BaseDistiller):
         self.adapter = adapter
         self.lambda_hint = lambda_hint
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         _check_non_negative(lambda_hint=self.lambda_hint)
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def initialize_module(self):
         """Build the student, the frozen teacher copy and the adapter."""
@@ -200,7 +202,10 @@ class MobileDAClassifier(BaseDistiller):
     (120,)
     """
 
-    _requires_target = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.target = "required"
+        return tags
 
     def __init__(
         self,
@@ -217,10 +222,10 @@ class MobileDAClassifier(BaseDistiller):
         self.temperature = temperature
         self.lambda_coral = lambda_coral
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         _check_temperature(self.temperature)
         _check_non_negative(lambda_kd=self.lambda_kd, lambda_coral=self.lambda_coral)
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def compute_losses(self, X, y, X_tgt):
         # each domain in its own forward pass: per-domain BatchNorm statistics
@@ -325,7 +330,11 @@ class AADClassifier(BaseDistiller):
     (120,)
     """
 
-    _uses_teacher_features = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.teacher_outputs = ("logits", "features")
+        tags.time_series.target = "ignored"  # source only: no target batches
+        return tags
 
     def __init__(
         self,
@@ -348,14 +357,14 @@ class AADClassifier(BaseDistiller):
         self.lambda_kd = lambda_kd
         self.lambda_adv = lambda_adv
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         _check_temperature(self.temperature)
         _check_non_negative(
             lambda_ce=self.lambda_ce,
             lambda_kd=self.lambda_kd,
             lambda_adv=self.lambda_adv,
         )
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def initialize_module(self):
         """Build the student, the frozen teacher copy, adapter and discriminator."""
@@ -370,12 +379,19 @@ class AADClassifier(BaseDistiller):
             "optimizer_disc": ["discriminator"],
         }
 
-    def _draw_target_batch(self):
-        return None  # source only: never spend time on target batches
+    def training_stages(self):
+        """The discriminator stage on ``L_D``, then the student stage on ``L``."""
+        return [
+            Stage("discriminator", "discriminator_stage", ("optimizer_disc",)),
+            Stage("student", "student_stage", ("optimizer",)),
+        ]
 
-    def _student_forward(self, X):
-        features = self.module_.forward_features(X)
-        return self.module_.head(features), self.adapter_(features)
+    def _student_forward(self, step):
+        def forward():
+            features = self.module_.forward_features(step.X)
+            return self.module_.head(features), self.adapter_(features)
+
+        return step.shared("student", forward)
 
     def discriminator_loss(self, teacher_features, adapted):
         """``L_D = BCE(D(f_T), 1) + BCE(D(sg[A(f_S)]), 0)`` (logits, batch means)."""
@@ -384,54 +400,23 @@ class AADClassifier(BaseDistiller):
             self.discriminator_(adapted.detach()),
         )
 
-    def _student_terms(self, y, logits, adapted, teacher_logits):
-        ce = self.criterion_(logits, y)
-        kd_src = kd_kl_div(logits, teacher_logits, self.temperature)
+    def discriminator_stage(self, step):
+        """``L_D``: teacher features real, detached adapted student fake."""
+        _, adapted = self._student_forward(step)
+        features_t, _ = step.shared("teacher", lambda: self.teacher_outputs(step.X))
+        disc = self.discriminator_loss(features_t, adapted)
+        return {"loss": disc, "disc": disc}
+
+    def student_stage(self, step):
+        """Student and adapter against the just-updated discriminator."""
+        logits, adapted = self._student_forward(step)
+        _, logits_t = step.shared("teacher", lambda: self.teacher_outputs(step.X))
+        ce = self.criterion_(logits, step.y)
+        kd_src = kd_kl_div(logits, logits_t, self.temperature)
         fooled = self.discriminator_(adapted)  # not detached: trains A and F_S
         adv = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
         loss = self.lambda_ce * ce + self.lambda_kd * kd_src + self.lambda_adv * adv
         return {"loss": loss, "ce": ce, "kd_src": kd_src, "adv": adv, "y_pred": logits}
-
-    def compute_losses(self, X, y, X_tgt):
-        """All terms at the current discriminator, without stepping anything.
-
-        ``"loss"`` is the student's total ``L``; ``"disc"`` is ``L_D``. Training
-        uses :meth:`train_step`, which steps the discriminator on ``L_D`` first.
-        """
-        logits, adapted = self._student_forward(X)
-        features_t, logits_t = self.teacher_outputs(X)
-        disc = self.discriminator_loss(features_t, adapted)
-        return {**self._student_terms(y, logits, adapted, logits_t), "disc": disc}
-
-    def train_step(self, batch, **fit_params):
-        """Discriminator step, then student step, each with its own optimizer."""
-        self._set_training(True)
-        X, y = unpack_data(batch)
-        logits, adapted = self._student_forward(X)
-        features_t, logits_t = self.teacher_outputs(X)  # one teacher forward
-        # 1. discriminator: teacher features real, detached adapted student fake
-        self.optimizer_disc_.zero_grad()
-        disc = self.discriminator_loss(features_t, adapted)
-        self.check_losses({"disc": disc})
-        disc.backward()
-        self.optimizer_disc_.step()
-        # 2. student and adapter against the updated discriminator
-        self.optimizer_.zero_grad()
-        terms = self._student_terms(y, logits, adapted, logits_t)
-        self.check_losses(terms)
-        terms["loss"].backward()
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(
-                p for m in (self.module_, self.adapter_) for p in m.named_parameters()
-            ),
-            batch=batch,
-            training=True,
-        )
-        self.optimizer_.step()
-        terms["disc"] = disc.detach()
-        self.record_terms(terms)
-        return {"loss": terms["loss"], "y_pred": logits}
 
 
 class JKUClassifier(BaseDistiller):
@@ -505,8 +490,11 @@ class JKUClassifier(BaseDistiller):
     (120,)
     """
 
-    _requires_target = True
-    _uses_teacher_features = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.target = "required"
+        tags.time_series.teacher_outputs = ("logits", "features")
+        return tags
 
     def __init__(
         self,
@@ -525,21 +513,14 @@ class JKUClassifier(BaseDistiller):
         self.lambda_mmd = lambda_mmd
         self.beta_schedule = beta_schedule
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         _check_temperature(self.temperature)
         _check_non_negative(lambda_ce=self.lambda_ce, lambda_mmd=self.lambda_mmd)
         progressive_beta(1, 1, schedule=self.beta_schedule)  # validates the name
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
-    def _frozen_modules(self):
+    def frozen_modules(self):
         return []  # the private teacher copy is trained
-
-    def initialize_module(self):
-        """Build the student and a *trainable* private copy of the teacher."""
-        super().initialize_module()
-        for param in self.teacher_module_.parameters():
-            param.requires_grad_(True)
-        return self
 
     def optimizer_groups(self):
         return {"optimizer": ["module", "teacher_module"]}

@@ -4,14 +4,13 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator
 
 from .. import pruning
-from ..base import BaseDistiller
 from ..losses import kd_kl_div, mmd
 from ..nn import DomainDiscriminator
 from ..schedules import grl_coefficient, progressive_beta
+from ..stages import Stage
+from .base import BaseDistiller
 
 __all__ = ["ITMCClassifier"]
 
@@ -157,8 +156,11 @@ class ITMCClassifier(BaseDistiller):
     (120,)
     """
 
-    _requires_target = True
-    _uses_teacher_features = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.target = "required"
+        tags.time_series.teacher_outputs = ("logits", "features")
+        return tags
 
     def __init__(
         self,
@@ -265,9 +267,9 @@ class ITMCClassifier(BaseDistiller):
             param.requires_grad_(True)
         return student
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         self.prune_epochs_ = self._check_params()
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
         teacher, _ = self._resolve_teacher()
         # a probe student, built without touching the global RNG, so that bad
         # budgets and unprunable students fail before any training
@@ -287,7 +289,7 @@ class ITMCClassifier(BaseDistiller):
         )
         self.target_params_ = target
         self.start_channels_ = sum(g.size for g in groups)
-        self._prune_counts = pruning.schedule_counts(
+        self.prune_counts_ = pruning.schedule_counts(
             self.start_channels_,
             *self.prune_epochs_,
             self.prune_fraction_,
@@ -308,10 +310,9 @@ class ITMCClassifier(BaseDistiller):
             self.discriminator_ = self.initialize_component(
                 "discriminator", n_features=self.teacher_n_features_
             )
-        self._importance = {}
         return self
 
-    def _restore_structure(self, attributes):
+    def restore_structure(self, attributes):
         # a checkpoint of a pruned student: drop channels until the freshly
         # built student has the saved widths (the weights are loaded next)
         saved = attributes.get("student_channels_")
@@ -328,7 +329,7 @@ class ITMCClassifier(BaseDistiller):
             self.rebuild_student_optimizer()
         self.student_channels_ = dict(saved)
 
-    def _frozen_modules(self):
+    def frozen_modules(self):
         return ["teacher_module"] if self.teacher_update == "frozen" else []
 
     def optimizer_groups(self):
@@ -386,7 +387,7 @@ class ITMCClassifier(BaseDistiller):
             classifier's loss behind gradient reversal for ``"dann"``).
         """
         f_src, z_src = self.teacher_outputs(X, grad=True)
-        f_tgt = self._features_of(self.teacher_module_, X_tgt)
+        f_tgt = self._features(self.teacher_module_, X_tgt)
         ce = F.cross_entropy(z_src, y)
         if self.teacher_update == "mmd":
             return ce, lam * mmd(f_src, f_tgt)
@@ -426,38 +427,42 @@ class ITMCClassifier(BaseDistiller):
         e0, e1 = self.prune_epochs_
         return e0 < self.current_epoch <= e1
 
-    def train_step(self, batch, **fit_params):
-        """One TKD step: the teacher copy's UDA update, then the student's."""
-        self._set_training(True)
-        X, y = unpack_data(batch)
-        X_tgt = self._draw_target_batch()
-        beta = self.beta()
-        lam = grl_coefficient(self.progress, "ramp")
-        logged = {"beta": beta}
+    def training_stages(self):
+        """The teacher copy's UDA stage (unless frozen), then the student's."""
+        stages = [Stage("student", "student_stage", ("optimizer",))]
         if self.teacher_update != "frozen":
-            self.optimizer_teacher_.zero_grad()
-            ce_t, da_t = self.teacher_loss(X, y, X_tgt, lam)
-            self.check_losses({"teacher_ce": ce_t, "teacher_da": da_t})
-            ((1 - beta) * (ce_t + da_t)).backward()
-            self.optimizer_teacher_.step()
-            logged.update(teacher_ce=ce_t, teacher_da=da_t)
+            stages.insert(0, Stage("teacher", "teacher_stage", ("optimizer_teacher",)))
+        return stages
 
-        self.optimizer_.zero_grad()
-        terms = self.student_losses(X, y, X_tgt, beta, lam)
-        self.check_losses(terms)
-        terms["loss"].backward()
-        if self._pruning_epoch() and self.importance.startswith("taylor"):
+    def _schedule(self):
+        return self.beta(), grl_coefficient(self.progress, "ramp")
+
+    def teacher_stage(self, step):
+        """``(1 - beta) (CE + lambda D)`` of the teacher copy."""
+        beta, lam = self._schedule()
+        ce_t, da_t = self.teacher_loss(step.X, step.y, step.X_tgt, lam)
+        return {
+            "loss": (1 - beta) * (ce_t + da_t),
+            "teacher_ce": ce_t,
+            "teacher_da": da_t,
+        }
+
+    def student_stage(self, step):
+        """``L_S`` of the student against the (just-updated) teacher copy."""
+        beta, lam = self._schedule()
+        terms = self.student_losses(step.X, step.y, step.X_tgt, beta, lam)
+        return {**terms, "beta": beta}
+
+    def on_grad_computed(self, net, named_parameters, stage=None, **kwargs):
+        """Accumulate Taylor importance from the student's gradients."""
+        if (
+            stage == "student"
+            and self._pruning_epoch()
+            and self.importance.startswith("taylor")
+        ):
             groups = pruning.channel_groups(self.module_, allow_empty=True)
-            pruning.accumulate_taylor(groups, self._importance, self.importance)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.module_.named_parameters()),
-            batch=batch,
-            training=True,
-        )
-        self.optimizer_.step()
-        self.record_terms({**terms, **logged})
-        return {"loss": terms["loss"], "y_pred": terms["y_pred"]}
+            importance = self._session.__dict__.setdefault("importance", {})
+            pruning.accumulate_taylor(groups, importance, self.importance)
 
     def prune_step(self):
         """The ACP step after the current epoch; returns the removed channels."""
@@ -465,10 +470,12 @@ class ITMCClassifier(BaseDistiller):
         epoch = self.current_epoch
         groups = pruning.channel_groups(self.module_, allow_empty=True)
         if self.importance.startswith("taylor"):
-            scores = self._importance or {g.name: torch.zeros(g.size) for g in groups}
+            scores = self._session.__dict__.pop("importance", None) or {
+                g.name: torch.zeros(g.size) for g in groups
+            }
         else:
             scores = pruning.channel_importance(self.module_, self.importance, groups)
-        n = self._prune_counts[epoch - 1]
+        n = self.prune_counts_[epoch - 1]
         final = epoch == e1
         removal = {}
         if final or n > 0:
@@ -482,7 +489,6 @@ class ITMCClassifier(BaseDistiller):
         if removal:
             pruning.prune_channels(self.module_, removal)
             self.rebuild_student_optimizer()
-        self._importance = {}
         return removal
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
@@ -496,8 +502,3 @@ class ITMCClassifier(BaseDistiller):
         self.history.record(
             "n_params", sum(p.numel() for p in self.module_.parameters())
         )
-
-    def on_train_end(self, net, **kwargs):
-        """Drop the importance accumulator (fit-only state)."""
-        self._importance = {}
-        return super().on_train_end(net, **kwargs)

@@ -1,8 +1,8 @@
 """Hinton knowledge distillation."""
 
-from ..base import BaseDistiller
 from ..losses import kd_kl_div
 from ..nn import CNN1D
+from .base import BaseDistiller
 
 __all__ = ["KDClassifier"]
 
@@ -66,12 +66,12 @@ class KDClassifier(BaseDistiller):
         self.alpha = alpha
         self.target_weight = target_weight
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not 0 <= self.alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}.")
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def compute_losses(self, X, y, X_tgt):
         logits = self.module_(X)

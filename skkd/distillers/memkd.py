@@ -2,9 +2,9 @@
 
 import torch
 
-from ..base import BaseDistiller
 from ..losses import kd_kl_div, memory_discrepancy, memory_pairs
 from ..nn import LSTMClassifier
+from .base import BaseDistiller
 from .recurrent import RecurrentDistillerMixin
 
 __all__ = ["MemKDClassifier"]
@@ -100,7 +100,10 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     ['train_mem_consecutive', 'train_mem_random']
     """
 
-    _min_timepoints = 3
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.min_timepoints = 3
+        return tags
 
     def __init__(
         self,
@@ -128,7 +131,7 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         self.temperature = temperature
         self.target_weight = target_weight
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         if self.pairs not in _PAIRS:
             raise ValueError(f"pairs must be one of {_PAIRS}, got {self.pairs!r}.")
         for name in ("memory_weight", "kd_weight", "target_weight"):
@@ -147,7 +150,7 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
                 f"n_pairs must be an int >= 1 with pairs={self.pairs!r}, got "
                 f"{self.n_pairs!r}."
             )
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def draw_pairs(self, n_timepoints, generator=None):
         """The pair sets of one mini-batch, as ``{name: (starts, ends)}``.

@@ -12,10 +12,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..base import BaseDistiller
 from ..losses import attention_transfer, dkd, hint_mse, rkd_angle, rkd_distance
 from ..nn import LSTMClassifier
 from ..nn.backbones import _RecurrentClassifier
+from ..teacher import frozen_copy, probe, teacher_logits
+from .base import BaseDistiller
 
 __all__ = [
     "ATClassifier",
@@ -130,14 +131,17 @@ def check_equal_length(X, name, owner):
 class RecurrentDistillerMixin:
     """Shared behaviour of the recurrent distillers (MemKD and its baselines).
 
-    Subclasses set ``_needs_sequence`` (teacher and student must expose
-    ``forward_sequence``) and ``_min_timepoints``. The teacher's hidden
-    sequence joins the outputs that :class:`~skkd.base.BaseDistiller` caches
+    Methods that read hidden sequences list ``"sequence"`` in their tags'
+    ``time_series.teacher_outputs`` (the default here): teacher and student
+    must then expose ``forward_sequence``, and the teacher's hidden sequence
+    joins the outputs that :class:`~skkd.distillers.base.BaseDistiller` caches
     per fit (``cache_teacher``).
     """
 
-    _needs_sequence = True
-    _min_timepoints = 1
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.teacher_outputs = ("logits", "sequence")
+        return tags
 
     # recurrent-KD papers use Adam's defaults (MemKD: lr 5e-3, weight decay 1e-5)
     _default_kwargs = {
@@ -179,19 +183,13 @@ class RecurrentDistillerMixin:
             )
         return teacher
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         n_timepoints = X.shape[2]
-        if n_timepoints < self._min_timepoints:
-            raise ValueError(
-                f"{type(self).__name__} needs series of at least "
-                f"{self._min_timepoints} time steps, got {n_timepoints}: with "
-                "fewer there is no pair of time steps to compare. Use longer "
-                "windows."
-            )
-        if self._needs_sequence:
+        if self._reads("sequence"):
             teacher = self._check_backbones()
-            seq = self.probe_teacher(
-                self.teacher_copy(teacher).forward_sequence, torch.from_numpy(X[:2])
+            seq = probe(
+                frozen_copy(teacher, self.device).forward_sequence,
+                torch.from_numpy(X[:2]),
             )
             if seq.ndim != 3 or seq.shape[1] != n_timepoints:
                 raise ValueError(
@@ -200,21 +198,21 @@ class RecurrentDistillerMixin:
                     "expected (batch, time, hidden) with one state per time step."
                 )
             self.teacher_hidden_size_ = int(seq.shape[2])
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     # ------------------------------------------------------ teacher outputs
-    def _teacher_forward(self, X):
+    def teacher_forward(self, X):
         """Teacher outputs of a batch, without gradient: the engine's, plus
         ``"sequence"`` (top-layer hidden states) when the method reads it."""
         teacher = self.teacher_module_
-        if not (self._needs_sequence and _has_sequence(teacher)):
-            return super()._teacher_forward(X)
+        if not (self._reads("sequence") and _has_sequence(teacher)):
+            return super().teacher_forward(X)
         with torch.no_grad():
             seq = teacher.forward_sequence(X)
             if isinstance(teacher, _RecurrentClassifier):
                 logits = teacher.head(seq[:, -1, :])
             else:
-                logits = self._logits_of(teacher, X)
+                logits = teacher_logits(teacher, X)
         return {"logits": logits, "sequence": seq}
 
     def teacher_sequence(self, X):
@@ -303,8 +301,6 @@ class SequenceFitNetClassifier(RecurrentDistillerMixin, BaseDistiller):
     >>> student.fit(X, y).regressor_
     Linear(in_features=4, out_features=16, bias=True)
     """
-
-    _min_timepoints = 1
 
     def __init__(
         self,
@@ -414,7 +410,7 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         self.representation = representation
         self.target_weight = target_weight
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         choices = ("auto", "sequence", "features")
         if self.representation not in choices:
             raise ValueError(
@@ -426,15 +422,17 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         if rep == "auto":
             rep = "sequence" if both else "features"
         self.representation_ = rep
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
-    @property
-    def _needs_sequence(self):
-        return getattr(self, "representation_", None) == "sequence"
-
-    @property
-    def _uses_teacher_features(self):
-        return getattr(self, "representation_", None) == "features"
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # the representation is resolved at fit (``representation_``)
+        rep = getattr(self, "representation_", self.representation)
+        tags.time_series.teacher_outputs = {
+            "sequence": ("logits", "sequence"),
+            "features": ("logits", "features"),
+        }.get(rep, ("logits", "sequence", "features"))
+        return tags
 
     def _represent(self, X):
         if self.representation_ == "sequence":
@@ -581,7 +579,12 @@ class DKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     (30, 3)
     """
 
-    _needs_sequence = False
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.teacher_outputs = ("logits",)
+        # DKD splits target from non-target classes by label
+        tags.time_series.target = "refused"
+        return tags
 
     def __init__(
         self,
@@ -601,18 +604,12 @@ class DKDClassifier(RecurrentDistillerMixin, BaseDistiller):
         self.temperature = temperature
         self.warmup_epochs = warmup_epochs
 
-    def _prepare_fit(self, X, y, X_tgt):
-        if X_tgt is not None:
-            raise ValueError(
-                "DKDClassifier needs labels to split target from non-target "
-                "classes and cannot use the unlabelled X_tgt; fit(X, y) without "
-                "it, or use KDClassifier/MemKDClassifier for a transfer set."
-            )
+    def prepare_fit(self, X, y, X_tgt):
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if self.warmup_epochs < 0:
             raise ValueError(f"warmup_epochs must be >= 0, got {self.warmup_epochs}.")
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def compute_losses(self, X, y, X_tgt):
         logits = self.module_(X)

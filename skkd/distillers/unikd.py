@@ -2,14 +2,13 @@
 
 import torch
 import torch.nn.functional as F
-from skorch.dataset import unpack_data
-from skorch.utils import TeeGenerator
 from torch import nn
 
-from ..base import BaseDistiller
 from ..losses import adversarial_bce, hint_l1, kd_kl_div
 from ..nn import CNN1D, DomainDiscriminator
 from ..schedules import grl_coefficient, progressive_beta
+from ..stages import Stage
+from .base import BaseDistiller
 
 __all__ = ["UniKDClassifier", "domain_shared_weights"]
 
@@ -155,8 +154,11 @@ class UniKDClassifier(BaseDistiller):
     ['train_batch_count', 'train_beta', 'train_ce']
     """
 
-    _requires_target = True
-    _uses_teacher_features = True
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.time_series.target = "required"
+        tags.time_series.teacher_outputs = ("logits", "features")
+        return tags
 
     def __init__(
         self,
@@ -195,7 +197,7 @@ class UniKDClassifier(BaseDistiller):
         self.beta_schedule = beta_schedule
         self.grl_schedule = grl_schedule
 
-    def _prepare_fit(self, X, y, X_tgt):
+    def prepare_fit(self, X, y, X_tgt):
         for name, allowed in _SWITCHES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(
@@ -205,7 +207,7 @@ class UniKDClassifier(BaseDistiller):
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not (self.beta_0 > 0 and self.beta_end > 0):
             raise ValueError("beta_0 and beta_end must be > 0.")
-        super()._prepare_fit(X, y, X_tgt)
+        super().prepare_fit(X, y, X_tgt)
 
     def initialize_module(self):
         """Build the student, the frozen teacher copy, adapter and discriminators."""
@@ -317,50 +319,47 @@ class UniKDClassifier(BaseDistiller):
             "weight": torch.cat([w_src, w_tgt]).mean(),
         }
 
-    def _forward_student(self, X, X_tgt):
-        # one forward per domain: BatchNorm keeps per-domain batch statistics
-        f_src = self.module_.forward_features(X)
-        f_tgt = self.module_.forward_features(X_tgt)
-        return {
-            "f_src": f_src,
-            "f_tgt": f_tgt,
-            "z_src": self.module_.head(f_src),
-            "z_tgt": self.module_.head(f_tgt),
-            "a_src": self.adapter_(f_src),
-            "a_tgt": self.adapter_(f_tgt),
-        }
+    def training_stages(self):
+        """The ``D_f`` stage, then the student stage (``F_S, C_S, A, D_d``)."""
+        return [
+            Stage("feature_discriminator", "feature_stage", ("optimizer_feat",)),
+            Stage("student", "student_stage", ("optimizer", "optimizer_disc")),
+        ]
 
-    def train_step(self, batch, **fit_params):
-        """One UNI-KD step: the ``D_f`` update, then the student update."""
-        self._set_training(True)
-        X, y = unpack_data(batch)
-        X_tgt = self._draw_target_batch()
-        f_src, z_src = self.teacher_outputs(X)
-        f_tgt, z_tgt = self.teacher_outputs(X_tgt)
-        teacher = {"f_src": f_src, "f_tgt": f_tgt, "z_src": z_src, "z_tgt": z_tgt}
-        student = self._forward_student(X, X_tgt)
+    def _forward(self, step):
+        """Student and teacher outputs of the step, computed once for both stages."""
 
-        self.optimizer_feat_.zero_grad()
+        def forward():
+            # one forward per domain: BatchNorm keeps per-domain batch statistics
+            f_src = self.module_.forward_features(step.X)
+            f_tgt = self.module_.forward_features(step.X_tgt)
+            student = {
+                "f_src": f_src,
+                "f_tgt": f_tgt,
+                "z_src": self.module_.head(f_src),
+                "z_tgt": self.module_.head(f_tgt),
+                "a_src": self.adapter_(f_src),
+                "a_tgt": self.adapter_(f_tgt),
+            }
+            f_src_t, z_src_t = self.teacher_outputs(step.X)
+            f_tgt_t, z_tgt_t = self.teacher_outputs(step.X_tgt)
+            teacher = {"f_src": f_src_t, "f_tgt": f_tgt_t, "z_src": z_src_t}
+            return student, {**teacher, "z_tgt": z_tgt_t}
+
+        return step.shared("forward", forward)
+
+    def feature_stage(self, step):
+        """``L_Df`` on both domains (the student's features detached)."""
+        student, teacher = self._forward(step)
         feat_disc = self.feature_discriminator_loss(
-            torch.cat([f_src, f_tgt]), torch.cat([student["a_src"], student["a_tgt"]])
+            torch.cat([teacher["f_src"], teacher["f_tgt"]]),
+            torch.cat([student["a_src"], student["a_tgt"]]),
         )
-        self.check_losses({"feat_disc": feat_disc})
-        feat_disc.backward()
-        self.optimizer_feat_.step()
+        return {"loss": feat_disc, "feat_disc": feat_disc}
 
-        self.optimizer_.zero_grad()
-        self.optimizer_disc_.zero_grad()
+    def student_stage(self, step):
+        """Every student term against the just-updated ``D_f``."""
+        student, teacher = self._forward(step)
         beta = self.beta()
-        terms = self.student_losses(student, teacher, y, beta)
-        self.check_losses(terms)
-        terms["loss"].backward()
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        self.optimizer_.step()
-        self.optimizer_disc_.step()
-        self.record_terms({**terms, "feat_disc": feat_disc, "beta": beta})
-        return {"loss": terms["loss"], "y_pred": student["z_src"]}
+        terms = self.student_losses(student, teacher, step.y, beta)
+        return {**terms, "beta": beta, "y_pred": student["z_src"]}
