@@ -5,14 +5,14 @@ import math
 
 import pytest
 
-from skkd.bench._report import (
+from benchmarks._report import (
     bar_plot,
     environment,
     markdown_table,
     mean_std,
     write_report,
 )
-from skkd.bench._runner import read_rows, run_jobs
+from benchmarks._runner import read_rows, run_jobs
 
 
 # job functions live at module level so loky and Dask workers can unpickle them
@@ -211,7 +211,7 @@ def test_har_quick_end_to_end_and_resume(tmp_path, capsys):
 
 
 def test_har_report_tables_ablation_and_errors():
-    from skkd.bench.har import build_report, parse_variant
+    from benchmarks.har import build_report, parse_variant
 
     scenarios = ["2->11", "7->13"]
     rows = []
@@ -265,7 +265,7 @@ def test_har_report_tables_ablation_and_errors():
 
 
 def test_har_rejects_a_variant_without_a_tag(tmp_path):
-    from skkd.bench.har import main
+    from benchmarks.har import main
 
     with pytest.raises(SystemExit):
         main(["--quick", "--out", str(tmp_path), "--variant", "lambda_dc=0.5"])
@@ -290,7 +290,7 @@ def test_overhead_suite_kd(tmp_path, capsys):
 
 
 def test_har_teacher_cache_reuses_the_same_teacher(tmp_path):
-    from skkd.bench.har import run_scenario
+    from benchmarks.har import run_scenario
 
     first = run_scenario("2->11", 0, 1, "teacher kd", teacher_cache=str(tmp_path))
     cached = sorted(p.name for p in tmp_path.iterdir())

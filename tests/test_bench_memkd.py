@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skkd.bench import memkd
+from benchmarks import memkd
 from skkd.cli import main as cli_main
 
 

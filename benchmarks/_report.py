@@ -183,7 +183,7 @@ def write_report(path, title, intro, sections, env, wall_seconds, rows=None):
         Wall time of the run that produced the page.
     rows : list of dict, optional
         The result rows behind the page; the distinct values of their
-        ``command`` column (see :func:`skkd.bench._runner.run_jobs`) are
+        ``command`` column (see :func:`benchmarks._runner.run_jobs`) are
         listed when the rows come from more than this one command.
 
     Returns

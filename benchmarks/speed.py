@@ -243,7 +243,7 @@ def _runners(model, kind, input_shape):
                 torch.set_num_threads(threads)
 
             return setup, run
-        from ..export import _ort_session
+        from skkd.export import _ort_session
 
         session = _ort_session(model, threads)
         feed = {session.get_inputs()[0].name: x}
@@ -279,8 +279,8 @@ def _measure_speed(model, kind, input_shape, thread_counts, lat, thr):
 
 
 def _train(spec, X, y, epochs, seed):
-    from .. import TimeSeriesClassifier
-    from ..nn import CNN1D, LSTMClassifier
+    from skkd import TimeSeriesClassifier
+    from skkd.nn import CNN1D, LSTMClassifier
 
     modules = {"CNN1D": CNN1D, "LSTMClassifier": LSTMClassifier}
     kwargs = {k: v for k, v in spec.items() if k != "module"}
@@ -298,8 +298,8 @@ def _accuracy_rows(args, scenarios, workdir):
     """Float vs int8 student macro-F1 on each scenario's target test set."""
     from sklearn.metrics import f1_score
 
-    from ..datasets import load_har_scenario
-    from ..quantization import quantize
+    from skkd.datasets import load_har_scenario
+    from skkd.quantization import quantize
 
     rows = []
     for pair, spec in PAIRS.items():
@@ -339,10 +339,10 @@ def _accuracy_rows(args, scenarios, workdir):
 def _speed_rows(args, workdir):
     import torch
 
-    from ..compression import count_macs, count_parameters, model_bytes
-    from ..datasets import load_har_scenario
-    from ..export import to_onnx
-    from ..quantization import quantize
+    from skkd.compression import count_macs, count_parameters, model_bytes
+    from skkd.datasets import load_har_scenario
+    from skkd.export import to_onnx
+    from skkd.quantization import quantize
 
     torch.set_num_threads(1)
     d = load_har_scenario(args.scenarios[0], data_home=args.data_home)
@@ -435,7 +435,7 @@ def _floor_row(args, workdir, input_shape):
     """
     import torch
 
-    from ..export import to_onnx
+    from skkd.export import to_onnx
 
     class MeanOverTime(torch.nn.Module):
         def __init__(self, n_channels):
@@ -468,8 +468,8 @@ def _fit_rows(args, scenario):
     """
     from sklearn.frozen import FrozenEstimator
 
-    from .. import KDClassifier, MemKDClassifier, UniKDClassifier
-    from ..datasets import load_har_scenario
+    from skkd import KDClassifier, MemKDClassifier, UniKDClassifier
+    from skkd.datasets import load_har_scenario
 
     d = load_har_scenario(scenario, data_home=args.data_home)
     teachers = {
@@ -928,3 +928,7 @@ the ideal speed-up.
     print(fit_table)
     _log(f"wrote {path} and {out / 'speed.csv'} in {wall:.0f} s")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.speed
+    sys.exit(main())

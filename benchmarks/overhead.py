@@ -39,8 +39,7 @@ def _estimator(method, teacher, epochs, seed):
     from sklearn.frozen import FrozenEstimator
 
     import skkd
-
-    from ..nn import CNN1D
+    from skkd.nn import CNN1D
 
     # looked up at run time: UniKDClassifier is optional for --method kd
     cls = getattr(skkd, {"unikd": "UniKDClassifier", "kd": "KDClassifier"}[method])
@@ -146,7 +145,7 @@ def plain_epochs(method, teacher, data, epochs, seed=0):
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from ..nn import CNN1D, DomainDiscriminator
+    from skkd.nn import CNN1D, DomainDiscriminator
 
     reference = _estimator(method, teacher, epochs, seed)  # for its settings only
     params = reference.get_params()
@@ -296,9 +295,9 @@ def main(argv=None):
     """
     import torch
 
-    from .. import DANNClassifier
-    from ..datasets import load_har_scenario
-    from ..nn import CNN1D
+    from skkd import DANNClassifier
+    from skkd.datasets import load_har_scenario
+    from skkd.nn import CNN1D
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -395,3 +394,7 @@ def main(argv=None):
     _log(f"overhead: {summary.replace('**', '')}")
     _log(f"overhead: wrote {out / 'overhead.csv'}, {out / 'overhead.md'}")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.overhead
+    sys.exit(main())

@@ -119,7 +119,7 @@ def _student(method, teacher, seed, epochs, params):
     """Build the unfitted student of ``method`` (``teacher`` already fitted)."""
     from sklearn.frozen import FrozenEstimator
 
-    from ..nn import CNN1D
+    from skkd.nn import CNN1D
 
     common = {
         "module": CNN1D,
@@ -135,8 +135,8 @@ def _student(method, teacher, seed, epochs, params):
 
 
 def _scores(model, data):
-    from ..compression import count_parameters
-    from ..metrics import macro_f1
+    from skkd.compression import count_parameters
+    from skkd.metrics import macro_f1
 
     y_true = data.y_tgt_test
     y_pred = model.predict(data.X_tgt_test)
@@ -214,8 +214,8 @@ def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
     >>> teacher.classes_.tolist()
     [0, 1, 2, 3, 4, 5]
     """
-    from .. import DANNClassifier, TimeSeriesClassifier
-    from ..nn import CNN1D
+    from skkd import DANNClassifier, TimeSeriesClassifier
+    from skkd.nn import CNN1D
 
     path = None
     if cache:
@@ -295,7 +295,8 @@ def run_scenario(
     """
     import torch
 
-    from ..datasets import load_har_scenario
+    from skkd.datasets import load_har_scenario
+
     from ._runner import _error_text
 
     torch.set_num_threads(threads)
@@ -388,7 +389,7 @@ def build_report(rows, epochs, scenarios_order):
     Parameters
     ----------
     rows : list of dict
-        Rows of ``har.csv`` (from :func:`skkd.bench._runner.read_rows`).
+        Rows of ``har.csv`` (from :func:`benchmarks._runner.read_rows`).
     epochs : int
         Only rows trained for this many epochs are reported.
     scenarios_order : list of str
@@ -397,7 +398,7 @@ def build_report(rows, epochs, scenarios_order):
     Returns
     -------
     sections : list of (str, str)
-        Report sections for :func:`skkd.bench._report.write_report`.
+        Report sections for :func:`benchmarks._report.write_report`.
     plot : dict
         ``categories``, ``series`` and ``title`` for the bar plot.
 
@@ -411,7 +412,7 @@ def build_report(rows, epochs, scenarios_order):
     >>> plot["categories"]
     ['KD (Hinton)']
     """
-    from ..datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
     ok = _ok_rows(rows, epochs)
     default = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
@@ -593,7 +594,7 @@ def build_report(rows, epochs, scenarios_order):
 
 
 def _parser():
-    from ..datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
     p = argparse.ArgumentParser(
         prog="skkd bench har",
@@ -786,3 +787,7 @@ def main(argv=None):
         )
     _log(f"har: wrote {out / 'har.csv'}, {out / 'har.md'}, {out / 'har.png'}")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.har
+    sys.exit(main())

@@ -68,10 +68,10 @@ def load_bench_dataset(name, *, data_home=None, max_length=100, har_subjects=Non
     """
     from sklearn.preprocessing import LabelEncoder
 
-    from ..datasets._sktime import _resample, load_sktime_dataset
+    from skkd.datasets._sktime import _resample, load_sktime_dataset
 
     if name == "UCIHAR":
-        from ..datasets import load_uci_har
+        from skkd.datasets import load_uci_har
 
         parts = [
             load_uci_har(s, data_home) for s in (har_subjects or DEFAULT_HAR_SUBJECTS)
@@ -213,16 +213,16 @@ def _common(X_val, y_val, epochs, patience, seed, n_train):
 def _student(method, teacher, hidden, lam, common):
     from sklearn.frozen import FrozenEstimator
 
-    from .. import KDClassifier, TimeSeriesClassifier
-    from ..distillers.memkd import MemKDClassifier
-    from ..distillers.recurrent import (
+    from skkd import KDClassifier, TimeSeriesClassifier
+    from skkd.distillers.memkd import MemKDClassifier
+    from skkd.distillers.recurrent import (
         ATClassifier,
         DKDClassifier,
         RecurrentDistillerMixin,
         RKDClassifier,
         SequenceFitNetClassifier,
     )
-    from ..nn import LSTMClassifier
+    from skkd.nn import LSTMClassifier
 
     class CachedKD(RecurrentDistillerMixin, KDClassifier):
         """Hinton KD with the teacher-output cache (identical loss, faster)."""
@@ -249,7 +249,7 @@ def _student(method, teacher, hidden, lam, common):
 
 
 def _describe_model(est, input_shape):
-    from ..compression import count_parameters, model_bytes
+    from skkd.compression import count_parameters, model_bytes
 
     module = est.module_
     return {
@@ -324,8 +324,8 @@ def train_teacher(
 
     import torch
 
-    from .. import TimeSeriesClassifier
-    from ..nn import LSTMClassifier
+    from skkd import TimeSeriesClassifier
+    from skkd.nn import LSTMClassifier
 
     torch.set_num_threads(threads)
     data = _split(dataset, data_home, max_length, har_subjects)
@@ -380,7 +380,7 @@ def run_one(
 
     import torch
 
-    from ..compression import count_parameters
+    from skkd.compression import count_parameters
 
     torch.set_num_threads(threads)
     data = _split(dataset, data_home, max_length, har_subjects)
@@ -812,3 +812,7 @@ def _teacher_job(dataset, **settings):
 
 def _job(dataset, seed, **settings):
     return run_one(dataset, seed, **settings)
+
+
+if __name__ == "__main__":  # python -m benchmarks.memkd
+    sys.exit(main())

@@ -77,9 +77,9 @@ def run_scenario(scenario, seed, epochs, data_home=None, threads=1):
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import train_test_split
 
-    from .. import DANNClassifier, UniKDClassifier
-    from ..datasets import load_har_scenario
-    from ..metrics import selection_scorers, target_scores
+    from skkd import DANNClassifier, UniKDClassifier
+    from skkd.datasets import load_har_scenario
+    from skkd.metrics import selection_scorers, target_scores
 
     torch.set_num_threads(threads)
     data = load_har_scenario(scenario, data_home=data_home)
@@ -349,3 +349,7 @@ def main(argv=None):
     _log(f"selection: wrote {csv_path}, {out / 'selection.md'}, selection.png")
     print(table)
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.selection
+    sys.exit(main())

@@ -151,3 +151,7 @@ def main(argv=None):
         time.perf_counter() - start,
     )
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.memory
+    sys.exit(main())

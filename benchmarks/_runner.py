@@ -242,7 +242,7 @@ def run_jobs(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from skkd.bench._runner import run_jobs
+    >>> from benchmarks._runner import run_jobs
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.csv"
     >>> rows = run_jobs([{"x": 1}, {"x": 2}], dict, csv_path=path, key=["x"],
     ...                 progress=False)

@@ -53,7 +53,7 @@ def _log(message):
 
 
 def _latency_ms(module, shape):
-    from ..compression import measure_latency
+    from skkd.compression import measure_latency
 
     return 1000 * measure_latency(module, shape, batch_size=1, repeats=50)["median"]
 
@@ -112,10 +112,11 @@ def run_scenario(
     import torch
     from sklearn.frozen import FrozenEstimator
 
-    from ..compression import count_macs, count_parameters
-    from ..datasets import load_har_scenario
-    from ..metrics import macro_f1
-    from ..nn import CNN1D
+    from skkd.compression import count_macs, count_parameters
+    from skkd.datasets import load_har_scenario
+    from skkd.metrics import macro_f1
+    from skkd.nn import CNN1D
+
     from ._runner import _error_text
 
     torch.set_num_threads(threads)
@@ -505,7 +506,7 @@ def accuracy_plot(path, series, title):
 
 
 def _parser():
-    from ..datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
     p = argparse.ArgumentParser(
         prog="skkd bench itmc",
@@ -704,3 +705,7 @@ def main(argv=None):
         )
     _log(f"itmc: wrote {csv_path}, {out / 'itmc.md'}, {out / 'itmc.png'}")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.itmc
+    sys.exit(main())
