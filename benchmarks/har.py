@@ -8,16 +8,15 @@ comparison. Rows stream into ``har.csv`` (resumable); ``har.md`` and
 ``har.png`` are rebuilt from the whole CSV.
 """
 
-import argparse
 import ast
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import joblib
 
+from ._cli import output_folder, suite_parser
 from ._report import bar_plot, environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
 
@@ -596,10 +595,15 @@ def build_report(rows, epochs, scenarios_order):
 def _parser():
     from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
-    p = argparse.ArgumentParser(
-        prog="skkd bench har",
-        description="UNI-KD UCI-HAR benchmark: DANN teacher, then every student "
+    p = suite_parser(
+        "har",
+        "UNI-KD UCI-HAR benchmark: DANN teacher, then every student "
         "method per (scenario, seed); writes har.csv, har.md, har.png.",
+        quick="smoke run: scenario 2->11, seed 0, 2 epochs",
+        n_jobs=1,
+        threads=1,
+        teacher_cache="folder to store and reuse fitted teachers (ablations reuse "
+        "them; default: none)",
     )
     p.add_argument(
         "--scenarios",
@@ -616,33 +620,10 @@ def _parser():
     )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument(
-        "--teacher-cache",
-        default=None,
-        help="folder to store and reuse fitted teachers (ablations reuse them)",
-    )
-    p.add_argument(
         "--teacher-epochs",
         type=int,
         default=None,
         help="epochs of the teachers (default: --epochs); needs --tag",
-    )
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (joblib)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument(
-        "--data-home",
-        default=None,
-        help="UCI-HAR folder (default: $SKKD_DATA, else the embedded subjects "
-        "2 and 11: only 2->11 works offline)",
-    )
-    p.add_argument(
-        "--out",
-        default=None,
-        help="output folder (default docs/benchmarks; --quick: a temporary one)",
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: scenario 2->11, seed 0, 2 epochs",
     )
     p.add_argument("--tag", default="default", help="label of an ablation run")
     p.add_argument(
@@ -652,7 +633,6 @@ def _parser():
         metavar="KEY=VALUE",
         help="extra UniKDClassifier parameters (needs --tag)",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads per job")
     return p
 
 
@@ -681,10 +661,7 @@ def main(argv=None):
     start = time.perf_counter()
     if args.quick:
         args.scenarios, args.seeds, args.epochs = ["2->11"], [0], 2
-    out = Path(
-        args.out
-        or (tempfile.mkdtemp(prefix="skkd-har-") if args.quick else "docs/benchmarks")
-    )
+    out = output_folder(args, "har")
     variant = " ".join(args.variant)
     try:
         parse_variant(variant)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import default_teacher_cache, output_folder, suite_parser
+
 __all__ = ["DATASETS", "auprc_macro", "load_bench_dataset", "main", "run_one"]
 
 #: sktime-bundled data sets plus pooled UCI-HAR (Chinatown is not bundled with
@@ -664,8 +666,16 @@ def _plot(ok, datasets, hs, path):
 
 # ----------------------------------------------------------------------- main
 def _parser():
-    p = argparse.ArgumentParser(prog="skkd bench memkd", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="tiny CI run (< 2 min)")
+    p = suite_parser(
+        "memkd",
+        __doc__,
+        quick="tiny CI run (< 2 min)",
+        n_jobs=2,
+        teacher_cache="where fitted teachers are kept (default "
+        "OUT/.teacher-cache/memkd)",
+    )
+    # its former name, so earlier command lines still run
+    p.add_argument("--cache-dir", dest="teacher_cache", help=argparse.SUPPRESS)
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--methods", nargs="+", default=list(METHODS))
@@ -679,15 +689,6 @@ def _parser():
     p.add_argument("--max-length", type=int, default=100)
     p.add_argument(
         "--har-subjects", nargs="+", type=int, default=list(DEFAULT_HAR_SUBJECTS)
-    )
-    p.add_argument("--data-home", default=None, help="folder of the UCI-HAR subjects")
-    p.add_argument("--n-jobs", type=int, default=2)
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument("--out", default="docs/benchmarks", help="output folder")
-    p.add_argument(
-        "--cache-dir",
-        default=None,
-        help="where fitted teachers are kept (default OUT/.teacher-cache/memkd)",
     )
     return p
 
@@ -711,9 +712,9 @@ def main(argv=None):
     from ._runner import run_jobs
 
     stem = "memkd_quick" if args.quick else "memkd"
-    out_dir = Path(args.out)
+    out_dir = output_folder(args, "memkd")
     # beside the outputs (git-ignored), so an interrupted run resumes
-    cache_dir = args.cache_dir or str(out_dir / ".teacher-cache" / "memkd")
+    cache_dir = args.teacher_cache or default_teacher_cache(out_dir, "memkd")
     shared = {
         "teacher_epochs": args.teacher_epochs,
         "teacher_patience": args.teacher_patience,

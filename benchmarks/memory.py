@@ -12,7 +12,6 @@ mini-batches it depends on the batch size and not on ``n``. Rows with
 the user's array to float32.
 """
 
-import argparse
 import csv
 import json
 import os
@@ -21,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from ._cli import output_folder, suite_parser
 from ._report import environment, markdown_table, write_report
 
 __all__ = ["main", "measure"]
@@ -116,14 +116,13 @@ COLUMNS = [
 
 def main(argv=None):
     """Run the suite (``skkd bench memory --help``)."""
-    parser = argparse.ArgumentParser(prog="skkd bench memory", description=__doc__)
+    parser = suite_parser("memory", __doc__, data_home=False)
     parser.add_argument("--n-samples", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[64, 256])
     parser.add_argument(
         "--method", nargs="+", default=["supervised", "dann"], help="supervised, dann"
     )
     parser.add_argument("--dtype", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--out", default="docs/benchmarks", help="report folder")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     rows = []
@@ -136,7 +135,7 @@ def main(argv=None):
                     rows.append(row)
     table = markdown_table(rows, COLUMNS, floatfmt=".1f")
     print(table)
-    out = Path(args.out)
+    out = output_folder(args, "memory")
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "memory.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")

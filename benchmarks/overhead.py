@@ -12,15 +12,14 @@ gives the median ratio and every run. ``--method kd`` does the same for
 Hinton KD.
 """
 
-import argparse
 import copy
 import csv
 import math
 import statistics
 import sys
 import time
-from pathlib import Path
 
+from ._cli import output_folder, suite_parser
 from ._report import environment, markdown_table, write_report
 
 __all__ = ["TARGET_RATIO", "main", "plain_epochs", "skkd_epochs"]
@@ -255,10 +254,11 @@ def _steady(durations):
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="skkd bench overhead",
-        description="Epoch time of a skkd distiller vs a plain PyTorch loop doing "
+    p = suite_parser(
+        "overhead",
+        "Epoch time of a skkd distiller vs a plain PyTorch loop doing "
         "the same work; writes overhead.csv and overhead.md.",
+        threads=1,
     )
     p.add_argument("--method", choices=["unikd", "kd"], default="unikd")
     p.add_argument("--repeats", type=int, default=7, help="paired runs")
@@ -269,9 +269,6 @@ def _parser():
         help="epochs per run; epochs >= 2 are timed (default 4)",
     )
     p.add_argument("--scenario", default="2->11")
-    p.add_argument("--data-home", default=None)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--out", default="docs/benchmarks", help="output folder")
     return p
 
 
@@ -337,7 +334,7 @@ def main(argv=None):
             f"ratio {ours / plain:.3f}"
         )
 
-    out = Path(args.out)
+    out = output_folder(args, "overhead")
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "overhead.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, list(rows[0]))

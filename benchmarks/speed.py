@@ -21,7 +21,6 @@ trained briefly; the CNN student is trained ``--epochs`` epochs on each
 scenario because its int8 accuracy is compared.
 """
 
-import argparse
 import csv
 import json
 import os
@@ -31,10 +30,10 @@ import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
+from ._cli import output_folder, suite_parser
 from ._report import environment, markdown_table, write_report
 
 __all__ = ["main", "measure_peak_memory", "time_calls"]
@@ -666,13 +665,7 @@ SPEED_COLUMNS = [
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="skkd bench speed",
-        description=__doc__.split("\n\n")[0],
-    )
-    parser.add_argument("--quick", action="store_true", help="few calls, < 60 s")
-    parser.add_argument("--out", default=None, help="output folder")
-    parser.add_argument("--data-home", default=None, help="UCI-HAR subjects folder")
+    parser = suite_parser("speed", __doc__.split("\n\n")[0], quick="few calls, < 60 s")
     parser.add_argument(
         "--scenarios",
         nargs="+",
@@ -728,10 +721,7 @@ def main(argv=None):
         args.scenarios = args.scenarios[:1]
     start = time.perf_counter()
     torch.set_num_threads(1)
-    out = Path(
-        args.out
-        or (tempfile.mkdtemp(prefix="skkd-speed-") if args.quick else "docs/benchmarks")
-    )
+    out = output_folder(args, "speed")
     out.mkdir(parents=True, exist_ok=True)
     env = environment(["speed", *argv])
     import onnxruntime
