@@ -12,7 +12,6 @@ mini-batches it depends on the batch size and not on ``n``. Rows with
 the user's array to float32.
 """
 
-import csv
 import json
 import os
 import subprocess
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 
 from ._cli import output_folder, suite_parser
-from ._report import environment, markdown_table, write_report
+from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["main", "measure"]
 
@@ -114,8 +113,7 @@ COLUMNS = [
 ]
 
 
-def main(argv=None):
-    """Run the suite (``skkd bench memory --help``)."""
+def _parser():
     parser = suite_parser("memory", __doc__, data_home=False)
     parser.add_argument("--n-samples", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[64, 256])
@@ -123,7 +121,12 @@ def main(argv=None):
         "--method", nargs="+", default=["supervised", "dann"], help="supervised, dann"
     )
     parser.add_argument("--dtype", nargs="+", default=["float32", "float64"])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    """Run the suite (``skkd bench memory --help``)."""
+    args = _parser().parse_args(argv)
     start = time.perf_counter()
     rows = []
     for method in args.method:
@@ -136,11 +139,7 @@ def main(argv=None):
     table = markdown_table(rows, COLUMNS, floatfmt=".1f")
     print(table)
     out = output_folder(args, "memory")
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "memory.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "memory.csv", rows, COLUMNS, extrasaction="ignore")
     write_report(
         out / "memory.md",
         "skkd bench memory",

@@ -13,14 +13,13 @@ Hinton KD.
 """
 
 import copy
-import csv
 import math
 import statistics
 import sys
 import time
 
 from ._cli import output_folder, suite_parser
-from ._report import environment, markdown_table, write_report
+from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["TARGET_RATIO", "main", "plain_epochs", "skkd_epochs"]
 
@@ -335,11 +334,7 @@ def main(argv=None):
         )
 
     out = output_folder(args, "overhead")
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "overhead.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(out / "overhead.csv", rows)
     ratios = [r["ratio"] for r in rows]
     median = statistics.median(ratios)
     verdict = "meets" if median <= TARGET_RATIO else "does NOT meet"

@@ -21,7 +21,6 @@ trained briefly; the CNN student is trained ``--epochs`` epochs on each
 scenario because its int8 accuracy is compared.
 """
 
-import csv
 import json
 import os
 import statistics
@@ -34,7 +33,7 @@ import warnings
 import numpy as np
 
 from ._cli import output_folder, suite_parser
-from ._report import environment, markdown_table, write_report
+from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["main", "measure_peak_memory", "time_calls"]
 
@@ -735,11 +734,8 @@ def main(argv=None):
     ratios = _ratio_rows(rows)
     targets = _targets(ratios, acc_rows, floor, rows)
 
-    with open(out / "speed.csv", "w", newline="", encoding="utf-8") as handle:
-        columns = [*SPEED_COLUMNS, "memory_method"]
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    columns = [*SPEED_COLUMNS, "memory_method"]
+    write_csv(out / "speed.csv", rows, columns, extrasaction="ignore")
 
     for r in rows:
         r["macs_m"] = r["macs"] / 1e6
@@ -903,10 +899,7 @@ the ideal speed-up.
         env_note,
         wall,
     )
-    with open(out / "speed_accuracy.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(acc_rows[0]))
-        writer.writeheader()
-        writer.writerows(acc_rows)
+    write_csv(out / "speed_accuracy.csv", acc_rows)
     print(target_table)
     print()
     print(ratio_table)
