@@ -1,6 +1,11 @@
-"""Command line: ``skkd demo`` (and ``python -m skkd demo``)."""
+"""Command line: ``skkd demo`` and ``skkd bench`` (also ``python -m skkd ...``).
+
+``skkd bench SUITE`` runs ``benchmarks.SUITE`` of a source checkout: the suites
+are not installed with the package (see :func:`find_checkout`).
+"""
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -143,8 +148,81 @@ def format_table(rows, scenario, epochs, seed):
     return "\n".join(lines)
 
 
-def bench_suites():
-    """Names of the benchmark suites: the public modules of :mod:`skkd.bench`.
+#: what ``skkd bench`` says when no source checkout holds the suites
+NO_CHECKOUT_MESSAGE = """\
+skkd bench: the benchmark suites are not part of the installed skkd package;
+they live in the benchmarks/ folder of skkd's source repository. To run them,
+clone the repository and, from its root folder:
+
+    pip install -e ".[bench]"
+    skkd bench har --help        # or: python -m benchmarks.har --help
+
+(skkd bench also finds benchmarks/ in the current folder, so a non-editable
+install works when run from the root of a checkout.)"""
+
+
+def _is_checkout(root):
+    """Whether ``root`` is the root folder of a skkd source checkout."""
+    return (
+        (root / "benchmarks" / "__init__.py").is_file()
+        and (root / "skkd" / "__init__.py").is_file()
+        and (root / "pyproject.toml").is_file()
+    )
+
+
+def find_checkout(package_file=None, cwd=None):
+    """Root folder of the skkd source checkout that holds ``benchmarks/``.
+
+    The benchmark suites are not installed with skkd: they live in the
+    top-level ``benchmarks/`` package of the source repository. Looked up, in
+    order, beside the imported ``skkd`` package (an editable install or a run
+    from the checkout) and in the current folder (a non-editable install run
+    from the root of a checkout, as CI does).
+
+    Parameters
+    ----------
+    package_file : str or path-like, optional
+        A file directly inside the ``skkd`` package, such as its
+        ``__init__.py`` (default: this module, of the imported package).
+    cwd : str or path-like, optional
+        Current folder (default: :func:`os.getcwd`).
+
+    Returns
+    -------
+    root : pathlib.Path or None
+        The checkout root (it holds ``skkd/``, ``benchmarks/`` and
+        ``pyproject.toml``), or None when there is no checkout.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> find_checkout("/nonexistent/site-packages/skkd/__init__.py",
+    ...               cwd=tempfile.mkdtemp()) is None
+    True
+    """
+    from pathlib import Path
+
+    if package_file is None:
+        package_file = __file__  # skkd/cli.py: its package's parent is the root
+    candidates = [
+        Path(package_file).resolve().parents[1],
+        Path(os.getcwd() if cwd is None else cwd).resolve(),
+    ]
+    return next((root for root in candidates if _is_checkout(root)), None)
+
+
+def bench_suites(root=None):
+    """Names of the benchmark suites: the public modules of ``benchmarks/``.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        Checkout root (default: :func:`find_checkout`).
+
+    Returns
+    -------
+    suites : list of str
+        Empty when there is no source checkout.
 
     Examples
     --------
@@ -153,28 +231,51 @@ def bench_suites():
     """
     import pkgutil
 
-    from . import bench
-
+    root = find_checkout() if root is None else root
+    if root is None:
+        return []
     return sorted(
         m.name
-        for m in pkgutil.iter_modules(bench.__path__)
+        for m in pkgutil.iter_modules([str(root / "benchmarks")])
         if not m.name.startswith("_")
     )
 
 
 def run_bench_suite(suite, suite_args):
-    """Run ``skkd.bench.<suite>.main(suite_args)``; each suite owns its options."""
+    """Run ``benchmarks.<suite>.main(suite_args)`` from the source checkout.
+
+    Parameters
+    ----------
+    suite : str or None
+        Name of a module of the checkout's ``benchmarks/`` package.
+    suite_args : list of str
+        Its command-line arguments; each suite owns its options.
+
+    Returns
+    -------
+    status : int
+        The suite's exit status; 2 without a checkout or for an unknown suite.
+    """
     import importlib
 
-    suites = bench_suites()
+    root = find_checkout()
+    if root is None:
+        print(NO_CHECKOUT_MESSAGE, file=sys.stderr)
+        return 2
+    suites = bench_suites(root)
     if suite not in suites:
         print(
-            f"skkd bench: choose a suite: {', '.join(suites) or '(none installed)'}; "
+            f"skkd bench: choose a suite: {', '.join(suites)}; "
             "e.g. skkd bench SUITE --help",
             file=sys.stderr,
         )
         return 2
-    return importlib.import_module(f"skkd.bench.{suite}").main(suite_args) or 0
+    # benchmarks/ is a top-level package of the checkout: importable (also by
+    # worker processes, which inherit sys.path) once its root is on sys.path
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    module = importlib.import_module(f"benchmarks.{suite}")
+    return module.main(suite_args) or 0
 
 
 def main(argv=None):
@@ -205,7 +306,8 @@ def main(argv=None):
         help="run a benchmark suite (skkd bench SUITE --help for its options)",
         add_help=False,
     )
-    bench.add_argument("suite", nargs="?", help=f"one of: {', '.join(bench_suites())}")
+    suites = ", ".join(bench_suites()) or "(in a source checkout only)"
+    bench.add_argument("suite", nargs="?", help=f"one of: {suites}")
     bench.add_argument("suite_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 

@@ -1,18 +1,25 @@
 """Benchmark machinery: the job runner, the reports, and the suites end to end."""
 
 import csv
+import importlib
 import math
+import re
 
 import pytest
 
-from skkd.bench._report import (
+from benchmarks._cli import output_folder
+from benchmarks._paths import DEFAULT_OUT, ROOT, portable_path
+from benchmarks._report import (
     bar_plot,
     environment,
     markdown_table,
     mean_std,
+    write_csv,
     write_report,
 )
-from skkd.bench._runner import read_rows, run_jobs
+from benchmarks._runner import read_rows, run_jobs
+
+SUITES = ["har", "itmc", "memkd", "memory", "overhead", "selection", "speed"]
 
 
 # job functions live at module level so loky and Dask workers can unpickle them
@@ -32,6 +39,10 @@ def growing_job(x):
 
 
 CALLS = []
+
+
+def missing_file_job(x, data_home):
+    raise FileNotFoundError(f"{data_home}/subject_{x:02d}.npz")
 
 
 def counting_job(x):
@@ -211,7 +222,7 @@ def test_har_quick_end_to_end_and_resume(tmp_path, capsys):
 
 
 def test_har_report_tables_ablation_and_errors():
-    from skkd.bench.har import build_report, parse_variant
+    from benchmarks.har import build_report, parse_variant
 
     scenarios = ["2->11", "7->13"]
     rows = []
@@ -265,7 +276,7 @@ def test_har_report_tables_ablation_and_errors():
 
 
 def test_har_rejects_a_variant_without_a_tag(tmp_path):
-    from skkd.bench.har import main
+    from benchmarks.har import main
 
     with pytest.raises(SystemExit):
         main(["--quick", "--out", str(tmp_path), "--variant", "lambda_dc=0.5"])
@@ -290,7 +301,7 @@ def test_overhead_suite_kd(tmp_path, capsys):
 
 
 def test_har_teacher_cache_reuses_the_same_teacher(tmp_path):
-    from skkd.bench.har import run_scenario
+    from benchmarks.har import run_scenario
 
     first = run_scenario("2->11", 0, 1, "teacher kd", teacher_cache=str(tmp_path))
     cached = sorted(p.name for p in tmp_path.iterdir())
@@ -319,3 +330,59 @@ def test_rows_remember_their_command_and_the_report_names_each(tmp_path):
     assert "Rows produced by: `a`; `b`." in page.read_text()
     single = write_report(tmp_path / "s.md", "T", "Intro.", [], env, 1.0, rows=rows[1:])
     assert "Rows produced by" not in single.read_text()
+
+
+def _absolute_paths(text):
+    """Absolute POSIX paths in a text (a "/" that starts a word)."""
+    return re.findall(r"(?:^|[\s`'\"(=,])(/[^\s`'\"),|]+)", text, flags=re.M)
+
+
+def test_written_files_hold_no_absolute_path(tmp_path):
+    data_home = ROOT.parent / "shared" / "data" / "uci_har"
+    cache = ROOT / "docs" / "benchmarks" / ".teacher-cache"
+    argv = ["har", "--data-home", str(data_home), "--out", str(tmp_path)]
+    env = environment([*argv, f"--teacher-cache={cache}"])
+    assert env["command"] == (
+        "skkd bench har --data-home ../shared/data/uci_har "
+        f"--out {portable_path(tmp_path)} "
+        "--teacher-cache=docs/benchmarks/.teacher-cache"
+    )
+    jobs = [{"x": 1, "data_home": str(data_home)}, {"x": 2, "data_home": str(tmp_path)}]
+    path = tmp_path / "runs.csv"
+    rows = run_jobs(
+        jobs, missing_file_job, csv_path=path, key=["x"], command=env["command"]
+    )
+    assert [r["data_home"] for r in rows] == [
+        "../shared/data/uci_har",
+        portable_path(tmp_path),
+    ]
+    assert "../shared/data/uci_har/subject_01.npz" in rows[0]["error"]
+    earlier = {"command": f"skkd bench har --out {tmp_path / 'old'}"}
+    page = write_report(
+        tmp_path / "r.md",
+        "T",
+        f"Data from {data_home}, results in {tmp_path}.",
+        [("Where", f"| {cache} |")],
+        env,
+        1.0,
+        rows=[earlier, *rows],
+    )
+    table = write_csv(tmp_path / "t.csv", [{"a": str(tmp_path / "x"), "b": 1}])
+    for written in (path, page, table):
+        text = written.read_text()
+        assert str(tmp_path) not in text and str(ROOT) not in text
+        assert _absolute_paths(text) == [], written.name
+    assert "Data from ../shared/data/uci_har" in page.read_text()
+
+
+def test_outputs_default_to_the_checkout_not_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert DEFAULT_OUT == ROOT / "docs" / "benchmarks"
+    assert (ROOT / "skkd" / "__init__.py").is_file()
+    for suite in SUITES:
+        module = importlib.import_module(f"benchmarks.{suite}")
+        args = module._parser().parse_args([])
+        assert args.out is None, suite
+        assert output_folder(args, suite) == DEFAULT_OUT, suite
+    quick = output_folder(module._parser().parse_args(["--quick"]), "speed")
+    assert quick != DEFAULT_OUT and tmp_path not in quick.parents

@@ -1,7 +1,7 @@
 """``skkd bench itmc``: quick end-to-end run, resume, and the report tables."""
 
-from skkd.bench._runner import read_rows
-from skkd.bench.itmc import build_report
+from benchmarks._runner import read_rows
+from benchmarks.itmc import build_report
 
 
 def test_itmc_quick_end_to_end_and_resume(tmp_path, capsys):

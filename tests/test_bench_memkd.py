@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skkd.bench import memkd
+from benchmarks import memkd
 from skkd.cli import main as cli_main
 
 
@@ -28,7 +28,7 @@ def test_har_pool_loads_train_and_test_splits():
 
 def test_quick_run_writes_csv_markdown_and_png(tmp_path):
     argv = ["bench", "memkd", "--quick", "--n-jobs", "1", "--out", str(tmp_path)]
-    code = cli_main([*argv, "--cache-dir", str(tmp_path / "teachers")])
+    code = cli_main([*argv, "--teacher-cache", str(tmp_path / "teachers")])
     assert code == 0
     md = (tmp_path / "memkd_quick.md").read_text()
     assert "AUC-PRC" in md and "MemKD" in md and "548.7x" in md

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from skkd.bench import selection
+from benchmarks import selection
 
 
 def _rows(oracle, **scores):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from skkd.bench import speed
+from benchmarks import speed
 from skkd.export import to_onnx
 from skkd.nn import CNN1D
 

@@ -1,8 +1,21 @@
-"""The ``skkd demo`` command."""
+"""The ``skkd demo`` command, and how ``skkd bench`` finds the suites."""
+
+from pathlib import Path
 
 import pytest
 
-from skkd.cli import main, run_demo
+from skkd import cli
+from skkd.cli import find_checkout, main, run_demo
+
+#: the checkout these tests run from
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _touch(*paths):
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    return paths[0]
 
 
 def test_demo_prints_the_table(capsys):
@@ -21,3 +34,63 @@ def test_demo_claim_kd_student_beats_the_source_only_student():
     kd, source_only = rows["Student, KD (Hinton)"], rows["Student, source only"]
     assert kd["macro_f1"] > source_only["macro_f1"] + 10
     assert rows["Teacher (DANN)"]["params"] == 200_902 and kd["params"] == 13_366
+
+
+def test_bench_finds_the_checkout_beside_the_package_or_in_the_current_folder(
+    tmp_path,
+):
+    # a non-editable install: the package sits in site-packages, not in a checkout
+    installed = _touch(tmp_path / "venv" / "site-packages" / "skkd" / "__init__.py")
+    clone = tmp_path / "clone"
+    _touch(
+        clone / "skkd" / "__init__.py",
+        clone / "benchmarks" / "__init__.py",
+        clone / "pyproject.toml",
+    )
+    assert find_checkout(installed, cwd=clone) == clone.resolve()
+    assert find_checkout(installed, cwd=clone / "skkd") is None  # root only
+    assert find_checkout(installed, cwd=tmp_path) is None
+    # an editable install or a run from the checkout: whatever the current folder
+    assert find_checkout(clone / "skkd" / "cli.py", cwd=tmp_path) == clone.resolve()
+    # another project's benchmarks/ folder is not skkd's
+    other = tmp_path / "other"
+    _touch(other / "benchmarks" / "__init__.py", other / "pyproject.toml")
+    assert find_checkout(installed, cwd=other) is None
+    # this very checkout
+    assert find_checkout() == ROOT
+
+
+def test_bench_of_a_non_editable_install_runs_from_the_checkout_root(
+    tmp_path, monkeypatch, capsys
+):
+    installed = _touch(tmp_path / "site-packages" / "skkd" / "cli.py")
+    monkeypatch.setattr(cli, "__file__", str(installed))
+    monkeypatch.chdir(ROOT)  # as CI runs ``skkd bench har --quick``
+    assert cli.bench_suites() == [
+        "har",
+        "itmc",
+        "memkd",
+        "memory",
+        "overhead",
+        "selection",
+        "speed",
+    ]
+    assert main(["bench", "nope"]) == 2
+    assert "choose a suite: har, itmc" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "memory", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: skkd bench memory" in capsys.readouterr().out
+
+
+def test_bench_without_a_checkout_says_where_the_suites_live(
+    tmp_path, monkeypatch, capsys
+):
+    installed = _touch(tmp_path / "site-packages" / "skkd" / "cli.py")
+    monkeypatch.setattr(cli, "__file__", str(installed))
+    monkeypatch.chdir(tmp_path)
+    assert cli.bench_suites() == []
+    assert main(["bench", "har", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert "source repository" in err and "benchmarks/" in err
+    assert 'pip install -e ".[bench]"' in err and "skkd bench har" in err

@@ -14,8 +14,8 @@ distributed = pytest.importorskip("distributed")
 from joblib import parallel_config  # noqa: E402
 
 import skkd  # noqa: E402
+from benchmarks._runner import run_jobs  # noqa: E402
 from skkd import MemKDClassifier, TimeSeriesClassifier, UniKDClassifier  # noqa: E402
-from skkd.bench._runner import run_jobs  # noqa: E402
 from skkd.distributed import ScatteredTeacher, _fetch_count, scatter_teacher  # noqa: E402
 from skkd.metrics import TeacherAgreementScorer  # noqa: E402
 from skkd.nn import LSTMClassifier  # noqa: E402

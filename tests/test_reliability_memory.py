@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from skorch.callbacks import Callback
 
+from benchmarks.memory import measure
 from skkd._validation import check_time_series
-from skkd.bench.memory import measure
 
 from ._estimators import ALL_ESTIMATORS, fit_args, ids, make, target_use, tiny_data
 
@@ -58,7 +58,7 @@ def test_memory_benchmark_reports_its_measurements():
 
 
 def test_bench_memory_writes_csv_and_report(tmp_path):
-    from skkd.bench import memory
+    from benchmarks import memory
 
     argv = ["--n-samples", "64", "--batch-size", "32", "--method", "supervised"]
     argv += ["--dtype", "float32", "--out", str(tmp_path)]

@@ -12,16 +12,14 @@ gives the median ratio and every run. ``--method kd`` does the same for
 Hinton KD.
 """
 
-import argparse
 import copy
-import csv
 import math
 import statistics
 import sys
 import time
-from pathlib import Path
 
-from ._report import environment, markdown_table, write_report
+from ._cli import output_folder, suite_parser
+from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["TARGET_RATIO", "main", "plain_epochs", "skkd_epochs"]
 
@@ -39,8 +37,7 @@ def _estimator(method, teacher, epochs, seed):
     from sklearn.frozen import FrozenEstimator
 
     import skkd
-
-    from ..nn import CNN1D
+    from skkd.nn import CNN1D
 
     # looked up at run time: UniKDClassifier is optional for --method kd
     cls = getattr(skkd, {"unikd": "UniKDClassifier", "kd": "KDClassifier"}[method])
@@ -146,7 +143,7 @@ def plain_epochs(method, teacher, data, epochs, seed=0):
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
-    from ..nn import CNN1D, DomainDiscriminator
+    from skkd.nn import CNN1D, DomainDiscriminator
 
     reference = _estimator(method, teacher, epochs, seed)  # for its settings only
     params = reference.get_params()
@@ -256,10 +253,11 @@ def _steady(durations):
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="skkd bench overhead",
-        description="Epoch time of a skkd distiller vs a plain PyTorch loop doing "
+    p = suite_parser(
+        "overhead",
+        "Epoch time of a skkd distiller vs a plain PyTorch loop doing "
         "the same work; writes overhead.csv and overhead.md.",
+        threads=1,
     )
     p.add_argument("--method", choices=["unikd", "kd"], default="unikd")
     p.add_argument("--repeats", type=int, default=7, help="paired runs")
@@ -270,9 +268,6 @@ def _parser():
         help="epochs per run; epochs >= 2 are timed (default 4)",
     )
     p.add_argument("--scenario", default="2->11")
-    p.add_argument("--data-home", default=None)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--out", default="docs/benchmarks", help="output folder")
     return p
 
 
@@ -296,9 +291,9 @@ def main(argv=None):
     """
     import torch
 
-    from .. import DANNClassifier
-    from ..datasets import load_har_scenario
-    from ..nn import CNN1D
+    from skkd import DANNClassifier
+    from skkd.datasets import load_har_scenario
+    from skkd.nn import CNN1D
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
@@ -338,12 +333,8 @@ def main(argv=None):
             f"ratio {ours / plain:.3f}"
         )
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "overhead.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    out = output_folder(args, "overhead")
+    write_csv(out / "overhead.csv", rows)
     ratios = [r["ratio"] for r in rows]
     median = statistics.median(ratios)
     verdict = "meets" if median <= TARGET_RATIO else "does NOT meet"
@@ -395,3 +386,7 @@ def main(argv=None):
     _log(f"overhead: {summary.replace('**', '')}")
     _log(f"overhead: wrote {out / 'overhead.csv'}, {out / 'overhead.md'}")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.overhead
+    sys.exit(main())

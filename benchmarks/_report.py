@@ -2,18 +2,29 @@
 
 A report page starts with a header block that says exactly how its numbers
 were produced (command line, machine, cores, library versions, wall time);
-every number in it comes from the suite's CSV.
+every number in it comes from the suite's CSV. Nothing they write holds an
+absolute path: commands and cells record paths relative to the checkout
+(:mod:`benchmarks._paths`).
 """
 
+import csv
 import datetime
 import math
 import os
 import platform
 from pathlib import Path
 
+from ._paths import portable_argv, scrub_paths
 from ._runner import format_seconds
 
-__all__ = ["bar_plot", "environment", "markdown_table", "mean_std", "write_report"]
+__all__ = [
+    "bar_plot",
+    "environment",
+    "markdown_table",
+    "mean_std",
+    "write_csv",
+    "write_report",
+]
 
 
 def _version(name):
@@ -31,7 +42,9 @@ def environment(argv, threads=None):
     Parameters
     ----------
     argv : list of str
-        The suite's arguments (after ``skkd bench``).
+        The suite's arguments (after ``skkd bench``); paths in them are
+        recorded relative to the checkout (see
+        :func:`benchmarks._paths.portable_argv`).
     threads : int, optional
         torch threads of the benchmark's workers, when they set their own
         (default: this process's ``torch.get_num_threads()``).
@@ -59,7 +72,7 @@ def environment(argv, threads=None):
     import skkd
 
     return {
-        "command": "skkd bench " + " ".join(str(a) for a in argv),
+        "command": "skkd bench " + " ".join(portable_argv(argv)),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads() if threads is None else threads,
         "platform": platform.platform(),
@@ -183,12 +196,18 @@ def write_report(path, title, intro, sections, env, wall_seconds, rows=None):
         Wall time of the run that produced the page.
     rows : list of dict, optional
         The result rows behind the page; the distinct values of their
-        ``command`` column (see :func:`skkd.bench._runner.run_jobs`) are
+        ``command`` column (see :func:`benchmarks._runner.run_jobs`) are
         listed when the rows come from more than this one command.
 
     Returns
     -------
     path : pathlib.Path
+
+    Notes
+    -----
+    Absolute paths under the checkout, beside it, under the temporary folder
+    or the home folder are rewritten (:func:`benchmarks._paths.scrub_paths`)
+    before the page is written.
 
     Examples
     --------
@@ -222,7 +241,50 @@ def write_report(path, title, intro, sections, env, wall_seconds, rows=None):
     body = []
     for heading, text in sections:
         body += [f"## {heading}", "", text.strip(), ""]
-    path.write_text("\n".join(header + body), encoding="utf-8")
+    path.write_text(scrub_paths("\n".join(header + body)), encoding="utf-8")
+    return path
+
+
+def write_csv(path, rows, fieldnames=None, extrasaction="raise"):
+    """Write result rows to a CSV file, paths in text cells made portable.
+
+    For the suites that rewrite their CSV at each run; resumable suites
+    stream theirs through :func:`benchmarks._runner.run_jobs`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Output ``.csv`` file (its folder is created).
+    rows : list of dict
+        One dict per row.
+    fieldnames : list of str, optional
+        Columns, in order (default: the keys of the first row).
+    extrasaction : {"raise", "ignore"}, default="raise"
+        What to do with keys not in ``fieldnames`` (see ``csv.DictWriter``).
+
+    Returns
+    -------
+    path : pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "rows.csv"
+    >>> print(write_csv(out, [{"a": 1, "b": "x"}]).read_text().strip())
+    a,b
+    1,x
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {k: scrub_paths(v) if isinstance(v, str) else v for k, v in row.items()}
+        for row in rows
+    ]
+    fieldnames = list(rows[0]) if fieldnames is None else list(fieldnames)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames, extrasaction=extrasaction)
+        writer.writeheader()
+        writer.writerows(rows)
     return path
 
 

@@ -12,13 +12,11 @@ oracle's over the grid, and the oracle macro-F1 lost by choosing its
 candidate instead of the oracle's best (regret).
 """
 
-import argparse
 import itertools
 import sys
-import tempfile
 import time
-from pathlib import Path
 
+from ._cli import output_folder, suite_parser
 from ._report import bar_plot, environment, markdown_table, mean_std, write_report
 from ._runner import run_jobs
 
@@ -77,9 +75,9 @@ def run_scenario(scenario, seed, epochs, data_home=None, threads=1):
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import train_test_split
 
-    from .. import DANNClassifier, UniKDClassifier
-    from ..datasets import load_har_scenario
-    from ..metrics import selection_scorers, target_scores
+    from skkd import DANNClassifier, UniKDClassifier
+    from skkd.datasets import load_har_scenario
+    from skkd.metrics import selection_scorers, target_scores
 
     torch.set_num_threads(threads)
     data = load_har_scenario(scenario, data_home=data_home)
@@ -223,23 +221,18 @@ def _report(rows):
 
 
 def _parser():
-    p = argparse.ArgumentParser(
-        prog="skkd bench selection",
+    p = suite_parser(
+        "selection",
         description="Label-free model selection on UCI-HAR: Spearman correlation "
         "of each selection scorer with the target-label oracle over a UNI-KD "
         "grid; writes selection.csv, selection.md, selection.png.",
+        quick="smoke run: 2->11, seed 0, 1 epoch",
+        n_jobs=1,
+        threads=1,
     )
     p.add_argument("--scenarios", nargs="+", default=DEFAULT_SCENARIOS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (joblib)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument("--data-home", default=None, help="UCI-HAR folder")
-    p.add_argument("--out", default=None, help="output folder (docs/benchmarks)")
-    p.add_argument(
-        "--quick", action="store_true", help="smoke run: 2->11, seed 0, 1 epoch"
-    )
-    p.add_argument("--threads", type=int, default=1, help="torch threads per job")
     return p
 
 
@@ -266,14 +259,7 @@ def main(argv=None):
     start = time.perf_counter()
     if args.quick:
         args.scenarios, args.seeds, args.epochs = ["2->11"], [0], 1
-    out = Path(
-        args.out
-        or (
-            tempfile.mkdtemp(prefix="skkd-selection-")
-            if args.quick
-            else "docs/benchmarks"
-        )
-    )
+    out = output_folder(args, "selection")
     csv_path = out / "selection.csv"
     jobs = [
         {
@@ -349,3 +335,7 @@ def main(argv=None):
     _log(f"selection: wrote {csv_path}, {out / 'selection.md'}, selection.png")
     print(table)
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.selection
+    sys.exit(main())

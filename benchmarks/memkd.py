@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._cli import default_teacher_cache, output_folder, suite_parser
+
 __all__ = ["DATASETS", "auprc_macro", "load_bench_dataset", "main", "run_one"]
 
 #: sktime-bundled data sets plus pooled UCI-HAR (Chinatown is not bundled with
@@ -68,10 +70,10 @@ def load_bench_dataset(name, *, data_home=None, max_length=100, har_subjects=Non
     """
     from sklearn.preprocessing import LabelEncoder
 
-    from ..datasets._sktime import _resample, load_sktime_dataset
+    from skkd.datasets._sktime import _resample, load_sktime_dataset
 
     if name == "UCIHAR":
-        from ..datasets import load_uci_har
+        from skkd.datasets import load_uci_har
 
         parts = [
             load_uci_har(s, data_home) for s in (har_subjects or DEFAULT_HAR_SUBJECTS)
@@ -213,16 +215,16 @@ def _common(X_val, y_val, epochs, patience, seed, n_train):
 def _student(method, teacher, hidden, lam, common):
     from sklearn.frozen import FrozenEstimator
 
-    from .. import KDClassifier, TimeSeriesClassifier
-    from ..distillers.memkd import MemKDClassifier
-    from ..distillers.recurrent import (
+    from skkd import KDClassifier, TimeSeriesClassifier
+    from skkd.distillers.memkd import MemKDClassifier
+    from skkd.distillers.recurrent import (
         ATClassifier,
         DKDClassifier,
         RecurrentDistillerMixin,
         RKDClassifier,
         SequenceFitNetClassifier,
     )
-    from ..nn import LSTMClassifier
+    from skkd.nn import LSTMClassifier
 
     class CachedKD(RecurrentDistillerMixin, KDClassifier):
         """Hinton KD with the teacher-output cache (identical loss, faster)."""
@@ -249,7 +251,7 @@ def _student(method, teacher, hidden, lam, common):
 
 
 def _describe_model(est, input_shape):
-    from ..compression import count_parameters, model_bytes
+    from skkd.compression import count_parameters, model_bytes
 
     module = est.module_
     return {
@@ -324,8 +326,8 @@ def train_teacher(
 
     import torch
 
-    from .. import TimeSeriesClassifier
-    from ..nn import LSTMClassifier
+    from skkd import TimeSeriesClassifier
+    from skkd.nn import LSTMClassifier
 
     torch.set_num_threads(threads)
     data = _split(dataset, data_home, max_length, har_subjects)
@@ -380,7 +382,7 @@ def run_one(
 
     import torch
 
-    from ..compression import count_parameters
+    from skkd.compression import count_parameters
 
     torch.set_num_threads(threads)
     data = _split(dataset, data_home, max_length, har_subjects)
@@ -664,8 +666,16 @@ def _plot(ok, datasets, hs, path):
 
 # ----------------------------------------------------------------------- main
 def _parser():
-    p = argparse.ArgumentParser(prog="skkd bench memkd", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="tiny CI run (< 2 min)")
+    p = suite_parser(
+        "memkd",
+        __doc__,
+        quick="tiny CI run (< 2 min)",
+        n_jobs=2,
+        teacher_cache="where fitted teachers are kept (default "
+        "OUT/.teacher-cache/memkd)",
+    )
+    # its former name, so earlier command lines still run
+    p.add_argument("--cache-dir", dest="teacher_cache", help=argparse.SUPPRESS)
     p.add_argument("--datasets", nargs="+", default=list(DATASETS))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--methods", nargs="+", default=list(METHODS))
@@ -679,15 +689,6 @@ def _parser():
     p.add_argument("--max-length", type=int, default=100)
     p.add_argument(
         "--har-subjects", nargs="+", type=int, default=list(DEFAULT_HAR_SUBJECTS)
-    )
-    p.add_argument("--data-home", default=None, help="folder of the UCI-HAR subjects")
-    p.add_argument("--n-jobs", type=int, default=2)
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument("--out", default="docs/benchmarks", help="output folder")
-    p.add_argument(
-        "--cache-dir",
-        default=None,
-        help="where fitted teachers are kept (default OUT/.teacher-cache/memkd)",
     )
     return p
 
@@ -711,9 +712,9 @@ def main(argv=None):
     from ._runner import run_jobs
 
     stem = "memkd_quick" if args.quick else "memkd"
-    out_dir = Path(args.out)
+    out_dir = output_folder(args, "memkd")
     # beside the outputs (git-ignored), so an interrupted run resumes
-    cache_dir = args.cache_dir or str(out_dir / ".teacher-cache" / "memkd")
+    cache_dir = args.teacher_cache or default_teacher_cache(out_dir, "memkd")
     shared = {
         "teacher_epochs": args.teacher_epochs,
         "teacher_patience": args.teacher_patience,
@@ -812,3 +813,7 @@ def _teacher_job(dataset, **settings):
 
 def _job(dataset, seed, **settings):
     return run_one(dataset, seed, **settings)
+
+
+if __name__ == "__main__":  # python -m benchmarks.memkd
+    sys.exit(main())

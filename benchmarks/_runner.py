@@ -6,6 +6,8 @@ dict (or a list of dicts) of results. :func:`run_jobs` runs them serially,
 with joblib (``n_jobs``) or on a Dask cluster (``scheduler``), appends one CSV
 row per result as soon as a job finishes, and skips jobs whose key already
 has an ``"ok"`` row, so an interrupted benchmark resumes where it stopped.
+Text cells are written with their paths relative to the checkout (a job may
+take an absolute ``data_home``; its CSV row records ``../shared/...``).
 """
 
 import csv
@@ -15,6 +17,8 @@ import sys
 import time
 import traceback
 from pathlib import Path
+
+from ._paths import scrub_paths
 
 __all__ = ["format_seconds", "read_rows", "run_jobs"]
 
@@ -116,6 +120,10 @@ class _CSVSink:
         self.fieldnames, _ = _read_raw(self.path)
 
     def write(self, rows):
+        rows = [
+            {k: scrub_paths(v) if isinstance(v, str) else v for k, v in r.items()}
+            for r in rows
+        ]
         new = [k for r in rows for k in r if k not in self.fieldnames]
         new = list(dict.fromkeys(new))
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +209,9 @@ def run_jobs(
     """Run benchmark jobs, appending their result rows to a resumable CSV.
 
     Each row written is ``{**job, **result, "status": "ok", "error": "",
-    "seconds": float}``. A job that raises gives one row with ``status ==
+    "seconds": float}``, with absolute paths in its text cells recorded
+    relative to the checkout (:func:`benchmarks._paths.scrub_paths`; the job
+    itself gets its values unchanged). A job that raises gives one row with ``status ==
     "error"`` and the error text (``repr`` plus the place it was raised); the
     other jobs still run. A result dict may set ``status``/``error``/``seconds``
     itself (e.g. one failing method among several returned by one job). Rows
@@ -242,7 +252,7 @@ def run_jobs(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> from skkd.bench._runner import run_jobs
+    >>> from benchmarks._runner import run_jobs
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.csv"
     >>> rows = run_jobs([{"x": 1}, {"x": 2}], dict, csv_path=path, key=["x"],
     ...                 progress=False)

@@ -8,16 +8,15 @@ comparison. Rows stream into ``har.csv`` (resumable); ``har.md`` and
 ``har.png`` are rebuilt from the whole CSV.
 """
 
-import argparse
 import ast
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import joblib
 
+from ._cli import output_folder, suite_parser
 from ._report import bar_plot, environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
 
@@ -119,7 +118,7 @@ def _student(method, teacher, seed, epochs, params):
     """Build the unfitted student of ``method`` (``teacher`` already fitted)."""
     from sklearn.frozen import FrozenEstimator
 
-    from ..nn import CNN1D
+    from skkd.nn import CNN1D
 
     common = {
         "module": CNN1D,
@@ -135,8 +134,8 @@ def _student(method, teacher, seed, epochs, params):
 
 
 def _scores(model, data):
-    from ..compression import count_parameters
-    from ..metrics import macro_f1
+    from skkd.compression import count_parameters
+    from skkd.metrics import macro_f1
 
     y_true = data.y_tgt_test
     y_pred = model.predict(data.X_tgt_test)
@@ -214,8 +213,8 @@ def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
     >>> teacher.classes_.tolist()
     [0, 1, 2, 3, 4, 5]
     """
-    from .. import DANNClassifier, TimeSeriesClassifier
-    from ..nn import CNN1D
+    from skkd import DANNClassifier, TimeSeriesClassifier
+    from skkd.nn import CNN1D
 
     path = None
     if cache:
@@ -295,7 +294,8 @@ def run_scenario(
     """
     import torch
 
-    from ..datasets import load_har_scenario
+    from skkd.datasets import load_har_scenario
+
     from ._runner import _error_text
 
     torch.set_num_threads(threads)
@@ -388,7 +388,7 @@ def build_report(rows, epochs, scenarios_order):
     Parameters
     ----------
     rows : list of dict
-        Rows of ``har.csv`` (from :func:`skkd.bench._runner.read_rows`).
+        Rows of ``har.csv`` (from :func:`benchmarks._runner.read_rows`).
     epochs : int
         Only rows trained for this many epochs are reported.
     scenarios_order : list of str
@@ -397,7 +397,7 @@ def build_report(rows, epochs, scenarios_order):
     Returns
     -------
     sections : list of (str, str)
-        Report sections for :func:`skkd.bench._report.write_report`.
+        Report sections for :func:`benchmarks._report.write_report`.
     plot : dict
         ``categories``, ``series`` and ``title`` for the bar plot.
 
@@ -411,7 +411,7 @@ def build_report(rows, epochs, scenarios_order):
     >>> plot["categories"]
     ['KD (Hinton)']
     """
-    from ..datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
     ok = _ok_rows(rows, epochs)
     default = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
@@ -593,12 +593,17 @@ def build_report(rows, epochs, scenarios_order):
 
 
 def _parser():
-    from ..datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
-    p = argparse.ArgumentParser(
-        prog="skkd bench har",
-        description="UNI-KD UCI-HAR benchmark: DANN teacher, then every student "
+    p = suite_parser(
+        "har",
+        "UNI-KD UCI-HAR benchmark: DANN teacher, then every student "
         "method per (scenario, seed); writes har.csv, har.md, har.png.",
+        quick="smoke run: scenario 2->11, seed 0, 2 epochs",
+        n_jobs=1,
+        threads=1,
+        teacher_cache="folder to store and reuse fitted teachers (ablations reuse "
+        "them; default: none)",
     )
     p.add_argument(
         "--scenarios",
@@ -615,33 +620,10 @@ def _parser():
     )
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument(
-        "--teacher-cache",
-        default=None,
-        help="folder to store and reuse fitted teachers (ablations reuse them)",
-    )
-    p.add_argument(
         "--teacher-epochs",
         type=int,
         default=None,
         help="epochs of the teachers (default: --epochs); needs --tag",
-    )
-    p.add_argument("--n-jobs", type=int, default=1, help="parallel jobs (joblib)")
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument(
-        "--data-home",
-        default=None,
-        help="UCI-HAR folder (default: $SKKD_DATA, else the embedded subjects "
-        "2 and 11: only 2->11 works offline)",
-    )
-    p.add_argument(
-        "--out",
-        default=None,
-        help="output folder (default docs/benchmarks; --quick: a temporary one)",
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: scenario 2->11, seed 0, 2 epochs",
     )
     p.add_argument("--tag", default="default", help="label of an ablation run")
     p.add_argument(
@@ -651,7 +633,6 @@ def _parser():
         metavar="KEY=VALUE",
         help="extra UniKDClassifier parameters (needs --tag)",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch threads per job")
     return p
 
 
@@ -680,10 +661,7 @@ def main(argv=None):
     start = time.perf_counter()
     if args.quick:
         args.scenarios, args.seeds, args.epochs = ["2->11"], [0], 2
-    out = Path(
-        args.out
-        or (tempfile.mkdtemp(prefix="skkd-har-") if args.quick else "docs/benchmarks")
-    )
+    out = output_folder(args, "har")
     variant = " ".join(args.variant)
     try:
         parse_variant(variant)
@@ -786,3 +764,7 @@ def main(argv=None):
         )
     _log(f"har: wrote {out / 'har.csv'}, {out / 'har.md'}, {out / 'har.png'}")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.har
+    sys.exit(main())

@@ -21,8 +21,6 @@ trained briefly; the CNN student is trained ``--epochs`` epochs on each
 scenario because its int8 accuracy is compared.
 """
 
-import argparse
-import csv
 import json
 import os
 import statistics
@@ -31,11 +29,11 @@ import sys
 import tempfile
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 
-from ._report import environment, markdown_table, write_report
+from ._cli import output_folder, suite_parser
+from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["main", "measure_peak_memory", "time_calls"]
 
@@ -243,7 +241,7 @@ def _runners(model, kind, input_shape):
                 torch.set_num_threads(threads)
 
             return setup, run
-        from ..export import _ort_session
+        from skkd.export import _ort_session
 
         session = _ort_session(model, threads)
         feed = {session.get_inputs()[0].name: x}
@@ -279,8 +277,8 @@ def _measure_speed(model, kind, input_shape, thread_counts, lat, thr):
 
 
 def _train(spec, X, y, epochs, seed):
-    from .. import TimeSeriesClassifier
-    from ..nn import CNN1D, LSTMClassifier
+    from skkd import TimeSeriesClassifier
+    from skkd.nn import CNN1D, LSTMClassifier
 
     modules = {"CNN1D": CNN1D, "LSTMClassifier": LSTMClassifier}
     kwargs = {k: v for k, v in spec.items() if k != "module"}
@@ -298,8 +296,8 @@ def _accuracy_rows(args, scenarios, workdir):
     """Float vs int8 student macro-F1 on each scenario's target test set."""
     from sklearn.metrics import f1_score
 
-    from ..datasets import load_har_scenario
-    from ..quantization import quantize
+    from skkd.datasets import load_har_scenario
+    from skkd.quantization import quantize
 
     rows = []
     for pair, spec in PAIRS.items():
@@ -339,10 +337,10 @@ def _accuracy_rows(args, scenarios, workdir):
 def _speed_rows(args, workdir):
     import torch
 
-    from ..compression import count_macs, count_parameters, model_bytes
-    from ..datasets import load_har_scenario
-    from ..export import to_onnx
-    from ..quantization import quantize
+    from skkd.compression import count_macs, count_parameters, model_bytes
+    from skkd.datasets import load_har_scenario
+    from skkd.export import to_onnx
+    from skkd.quantization import quantize
 
     torch.set_num_threads(1)
     d = load_har_scenario(args.scenarios[0], data_home=args.data_home)
@@ -435,7 +433,7 @@ def _floor_row(args, workdir, input_shape):
     """
     import torch
 
-    from ..export import to_onnx
+    from skkd.export import to_onnx
 
     class MeanOverTime(torch.nn.Module):
         def __init__(self, n_channels):
@@ -468,8 +466,8 @@ def _fit_rows(args, scenario):
     """
     from sklearn.frozen import FrozenEstimator
 
-    from .. import KDClassifier, MemKDClassifier, UniKDClassifier
-    from ..datasets import load_har_scenario
+    from skkd import KDClassifier, MemKDClassifier, UniKDClassifier
+    from skkd.datasets import load_har_scenario
 
     d = load_har_scenario(scenario, data_home=args.data_home)
     teachers = {
@@ -666,13 +664,7 @@ SPEED_COLUMNS = [
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
-        prog="skkd bench speed",
-        description=__doc__.split("\n\n")[0],
-    )
-    parser.add_argument("--quick", action="store_true", help="few calls, < 60 s")
-    parser.add_argument("--out", default=None, help="output folder")
-    parser.add_argument("--data-home", default=None, help="UCI-HAR subjects folder")
+    parser = suite_parser("speed", __doc__.split("\n\n")[0], quick="few calls, < 60 s")
     parser.add_argument(
         "--scenarios",
         nargs="+",
@@ -728,10 +720,7 @@ def main(argv=None):
         args.scenarios = args.scenarios[:1]
     start = time.perf_counter()
     torch.set_num_threads(1)
-    out = Path(
-        args.out
-        or (tempfile.mkdtemp(prefix="skkd-speed-") if args.quick else "docs/benchmarks")
-    )
+    out = output_folder(args, "speed")
     out.mkdir(parents=True, exist_ok=True)
     env = environment(["speed", *argv])
     import onnxruntime
@@ -745,11 +734,8 @@ def main(argv=None):
     ratios = _ratio_rows(rows)
     targets = _targets(ratios, acc_rows, floor, rows)
 
-    with open(out / "speed.csv", "w", newline="", encoding="utf-8") as handle:
-        columns = [*SPEED_COLUMNS, "memory_method"]
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    columns = [*SPEED_COLUMNS, "memory_method"]
+    write_csv(out / "speed.csv", rows, columns, extrasaction="ignore")
 
     for r in rows:
         r["macs_m"] = r["macs"] / 1e6
@@ -913,10 +899,7 @@ the ideal speed-up.
         env_note,
         wall,
     )
-    with open(out / "speed_accuracy.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(acc_rows[0]))
-        writer.writeheader()
-        writer.writerows(acc_rows)
+    write_csv(out / "speed_accuracy.csv", acc_rows)
     print(target_table)
     print()
     print(ratio_table)
@@ -928,3 +911,7 @@ the ideal speed-up.
     print(fit_table)
     _log(f"wrote {path} and {out / 'speed.csv'} in {wall:.0f} s")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.speed
+    sys.exit(main())

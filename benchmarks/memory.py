@@ -12,8 +12,6 @@ mini-batches it depends on the batch size and not on ``n``. Rows with
 the user's array to float32.
 """
 
-import argparse
-import csv
 import json
 import os
 import subprocess
@@ -21,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from ._report import environment, markdown_table, write_report
+from ._cli import output_folder, suite_parser
+from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["main", "measure"]
 
@@ -114,17 +113,20 @@ COLUMNS = [
 ]
 
 
-def main(argv=None):
-    """Run the suite (``skkd bench memory --help``)."""
-    parser = argparse.ArgumentParser(prog="skkd bench memory", description=__doc__)
+def _parser():
+    parser = suite_parser("memory", __doc__, data_home=False)
     parser.add_argument("--n-samples", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--batch-size", type=int, nargs="+", default=[64, 256])
     parser.add_argument(
         "--method", nargs="+", default=["supervised", "dann"], help="supervised, dann"
     )
     parser.add_argument("--dtype", nargs="+", default=["float32", "float64"])
-    parser.add_argument("--out", default="docs/benchmarks", help="report folder")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    """Run the suite (``skkd bench memory --help``)."""
+    args = _parser().parse_args(argv)
     start = time.perf_counter()
     rows = []
     for method in args.method:
@@ -136,12 +138,8 @@ def main(argv=None):
                     rows.append(row)
     table = markdown_table(rows, COLUMNS, floatfmt=".1f")
     print(table)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "memory.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    out = output_folder(args, "memory")
+    write_csv(out / "memory.csv", rows, COLUMNS, extrasaction="ignore")
     write_report(
         out / "memory.md",
         "skkd bench memory",
@@ -151,3 +149,7 @@ def main(argv=None):
         time.perf_counter() - start,
     )
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.memory
+    sys.exit(main())

@@ -10,13 +10,12 @@ set, parameters, MACs, CPU latency) stream into ``itmc.csv`` (resumable);
 ``itmc.md`` and ``itmc.png`` are rebuilt from the whole CSV.
 """
 
-import argparse
 import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from ._cli import default_teacher_cache, output_folder, suite_parser
 from ._report import environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
 from .har import (
@@ -53,7 +52,7 @@ def _log(message):
 
 
 def _latency_ms(module, shape):
-    from ..compression import measure_latency
+    from skkd.compression import measure_latency
 
     return 1000 * measure_latency(module, shape, batch_size=1, repeats=50)["median"]
 
@@ -112,10 +111,11 @@ def run_scenario(
     import torch
     from sklearn.frozen import FrozenEstimator
 
-    from ..compression import count_macs, count_parameters
-    from ..datasets import load_har_scenario
-    from ..metrics import macro_f1
-    from ..nn import CNN1D
+    from skkd.compression import count_macs, count_parameters
+    from skkd.datasets import load_har_scenario
+    from skkd.metrics import macro_f1
+    from skkd.nn import CNN1D
+
     from ._runner import _error_text
 
     torch.set_num_threads(threads)
@@ -505,12 +505,17 @@ def accuracy_plot(path, series, title):
 
 
 def _parser():
-    from ..datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
 
-    p = argparse.ArgumentParser(
-        prog="skkd bench itmc",
-        description="ITMC against UNI-KD, KD, MobileDA and the source-only student "
+    p = suite_parser(
+        "itmc",
+        "ITMC against UNI-KD, KD, MobileDA and the source-only student "
         "at equal parameter count on UCI-HAR; writes itmc.csv, itmc.md, itmc.png.",
+        quick=f"smoke run: 2->11, seed 0, 2 epochs, budget {MAIN_BUDGET} only",
+        n_jobs=1,
+        threads=1,
+        teacher_cache="folder of cached teachers (default: OUT/.teacher-cache; "
+        "none with --quick)",
     )
     p.add_argument(
         "--scenarios",
@@ -534,23 +539,6 @@ def _parser():
         default=20,
         help="epochs of the DANN and source-only teachers (default 20)",
     )
-    p.add_argument(
-        "--teacher-cache",
-        default=None,
-        help="folder of cached teachers (default: OUT/.teacher-cache; none with "
-        "--quick)",
-    )
-    p.add_argument("--n-jobs", type=int, default=1)
-    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument("--data-home", default=None, help="UCI-HAR folder")
-    p.add_argument(
-        "--out", default=None, help="output folder (default docs/benchmarks)"
-    )
-    p.add_argument(
-        "--quick",
-        action="store_true",
-        help=f"smoke run: 2->11, seed 0, 2 epochs, budget {MAIN_BUDGET} only",
-    )
     p.add_argument("--tag", default="default", help="label of an ablation run")
     p.add_argument(
         "--variant",
@@ -559,7 +547,6 @@ def _parser():
         metavar="KEY=VALUE",
         help="ITMCClassifier parameters (needs --tag)",
     )
-    p.add_argument("--threads", type=int, default=1)
     return p
 
 
@@ -588,11 +575,8 @@ def main(argv=None):
     if args.quick:
         args.scenarios, args.seeds, args.epochs = ["2->11"], [0], 2
         args.teacher_epochs, args.budgets = 2, [MAIN_BUDGET]
-    out = Path(
-        args.out
-        or (tempfile.mkdtemp(prefix="skkd-itmc-") if args.quick else "docs/benchmarks")
-    )
-    cache = args.teacher_cache or (None if args.quick else str(out / ".teacher-cache"))
+    out = output_folder(args, "itmc")
+    cache = args.teacher_cache or (None if args.quick else default_teacher_cache(out))
     variant = " ".join(args.variant)
     try:
         parse_variant(variant)
@@ -704,3 +688,7 @@ def main(argv=None):
         )
     _log(f"itmc: wrote {csv_path}, {out / 'itmc.md'}, {out / 'itmc.png'}")
     return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.itmc
+    sys.exit(main())
