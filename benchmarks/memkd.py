@@ -229,7 +229,10 @@ def _student(method, teacher, hidden, lam, common):
     class CachedKD(RecurrentDistillerMixin, KDClassifier):
         """Hinton KD with the teacher-output cache (identical loss, faster)."""
 
-        _needs_sequence = False
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.time_series.teacher_outputs = ("logits",)  # no hidden sequence
+            return tags
 
     kw = {"module": LSTMClassifier, "module__hidden_size": hidden, **common}
     frozen = FrozenEstimator(teacher)
