@@ -19,7 +19,19 @@ from benchmarks._report import (
 )
 from benchmarks._runner import read_rows, run_jobs
 
-SUITES = ["har", "itmc", "memkd", "memory", "overhead", "selection", "speed"]
+SUITES = [
+    "har",
+    "itmc",
+    "memkd",
+    "memory",
+    "overhead",
+    "released",
+    "revisions",
+    "selection",
+    "speed",
+]
+#: the arguments a suite cannot run without
+REQUIRED = {"revisions": ["--before", "HEAD"], "released": ["--released", "x"]}
 
 
 # job functions live at module level so loky and Dask workers can unpickle them
@@ -284,20 +296,26 @@ def test_har_rejects_a_variant_without_a_tag(tmp_path):
         main(["--quick", "--out", str(tmp_path), "--methods", "nope"])
 
 
-def test_overhead_suite_kd(tmp_path, capsys):
+def test_overhead_suite_kd_and_dann(tmp_path, capsys):
     from skkd.cli import main
 
-    argv = ["--method", "kd", "--repeats", "2", "--epochs", "2"]
+    argv = ["--methods", "kd", "dann", "--repeats", "2", "--epochs", "2"]
     assert main(["bench", "overhead", *argv, "--out", str(tmp_path)]) == 0
     rows = read_rows(tmp_path / "overhead.csv")
-    assert [r["run"] for r in rows] == [0, 1]
-    assert [r["first"] for r in rows] == ["plain", "skkd"]  # alternating
+    assert [(r["method"], r["run"]) for r in rows] == [
+        ("kd", 0),
+        ("kd", 1),
+        ("dann", 0),
+        ("dann", 1),
+    ]
+    assert [r["first"] for r in rows] == ["plain", "skkd"] * 2  # alternating
     for r in rows:
         assert r["plain_epoch_s"] > 0 and r["skkd_epoch_s"] > 0
         assert r["ratio"] == pytest.approx(r["skkd_epoch_s"] / r["plain_epoch_s"])
     page = (tmp_path / "overhead.md").read_text()
-    assert "Median ratio over 2 paired runs" in page and "KDClassifier" in page
-    assert "[2/2] overhead kd" in capsys.readouterr().err
+    assert "median ratio over 2 paired runs" in page
+    assert "KDClassifier" in page and "DANNClassifier" in page
+    assert "[dann 2/2]" in capsys.readouterr().err
 
 
 def test_har_teacher_cache_reuses_the_same_teacher(tmp_path):
@@ -381,7 +399,7 @@ def test_outputs_default_to_the_checkout_not_the_current_folder(tmp_path, monkey
     assert (ROOT / "skkd" / "__init__.py").is_file()
     for suite in SUITES:
         module = importlib.import_module(f"benchmarks.{suite}")
-        args = module._parser().parse_args([])
+        args = module._parser().parse_args(REQUIRED.get(suite, []))
         assert args.out is None, suite
         assert output_folder(args, suite) == DEFAULT_OUT, suite
     quick = output_folder(module._parser().parse_args(["--quick"]), "speed")

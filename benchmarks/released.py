@@ -1,0 +1,249 @@
+"""``skkd bench released``: skkd's DANN and UNI-KD fits against the authors' code.
+
+The released UNI-KD code (Xu et al., IJCAI 2023) is not part of skkd and is
+not redistributed here. ``--released DIR`` names a folder prepared by hand
+that holds the released code and a timing script ``time_released.py`` which
+runs the released DANN teacher and UNI-KD student training on UCI-HAR 2->11
+and writes JSON (``dann[0]["train_loop_s"]``, ``["steps"]``, likewise for
+``unikd``); ``docs/benchmarks/speed.md`` says how that folder was made. Each
+side runs in its own fresh process, after a one-epoch warm-up, with the same
+thread count; runs alternate which side goes first. The released loop drops
+the last partial batch (6 steps per epoch on 2->11) where skkd covers the
+source set (7 steps), so the report gives fit time and time per step.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ._cli import output_folder, suite_parser
+from ._report import environment, markdown_table, write_csv, write_report
+
+__all__ = ["main", "time_skkd"]
+
+_SKKD_SCRIPT = """
+import json, time
+import torch
+torch.set_num_threads({threads})
+from sklearn.frozen import FrozenEstimator
+from skkd import DANNClassifier, UniKDClassifier
+from skkd.datasets import load_har_scenario
+d = load_har_scenario("2->11")
+fit = (d.X_src, d.y_src, d.X_tgt)
+teacher_kw = dict(module__widths=(64, 128, 128), random_state={seed})
+student_kw = dict(module__widths=(16, 32, 32), random_state={seed})
+warm = DANNClassifier(max_epochs=1, **teacher_kw).fit(*fit)
+UniKDClassifier(FrozenEstimator(warm), max_epochs=1, **student_kw).fit(*fit)
+out = {{}}
+start = time.perf_counter()
+teacher = DANNClassifier(max_epochs={epochs}, **teacher_kw).fit(*fit)
+out["dann"] = (time.perf_counter() - start, teacher)
+start = time.perf_counter()
+student = UniKDClassifier(FrozenEstimator(teacher), max_epochs={epochs}, **student_kw)
+student.fit(*fit)
+out["unikd"] = (time.perf_counter() - start, student)
+print(json.dumps({{
+    name: {{"seconds": s, "steps": sum(len(r["batches"]) for r in est.history_)}}
+    for name, (s, est) in out.items()
+}}))
+"""
+
+
+def _log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def time_skkd(threads=2, seed=0, epochs=10):
+    """Time skkd's DANN teacher and UNI-KD student fits in a fresh process.
+
+    Parameters
+    ----------
+    threads : int, default=2
+        ``torch.set_num_threads`` of the process.
+    seed : int, default=0
+        ``random_state`` of both fits.
+    epochs : int, default=10
+        ``max_epochs`` of both fits.
+
+    Returns
+    -------
+    dict
+        ``{"dann": {"seconds", "steps"}, "unikd": {...}}``.
+
+    Examples
+    --------
+    >>> time_skkd(epochs=1)["dann"]["steps"]  # doctest: +SKIP
+    7
+    """
+    script = _SKKD_SCRIPT.format(threads=threads, seed=seed, epochs=epochs)
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _time_released(folder, threads, seed, epochs):
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "released.json"
+        subprocess.run(
+            [
+                sys.executable,
+                "time_released.py",
+                "--threads",
+                str(threads),
+                "--repeats",
+                "1",
+                "--seed",
+                str(seed),
+                "--epochs",
+                str(epochs),
+                "--out",
+                str(result),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            env={**os.environ, "PYTHONPATH": ""},
+        )
+        data = json.loads(result.read_text())
+    return {
+        name: {
+            "seconds": data[name][0]["train_loop_s"],
+            "steps": data[name][0]["steps"],
+        }
+        for name in ("dann", "unikd")
+    }
+
+
+def _parser():
+    p = suite_parser(
+        "released",
+        "skkd's DANN and UNI-KD fits against the released UNI-KD code, in "
+        "alternating runs; writes released.csv and released.md.",
+        data_home=False,
+        threads=2,
+    )
+    p.add_argument(
+        "--released",
+        required=True,
+        help="folder with the released code and its time_released.py",
+    )
+    p.add_argument("--repeats", type=int, default=5, help="paired runs")
+    p.add_argument("--epochs", type=int, default=10)
+    return p
+
+
+def main(argv=None):
+    """Run the released-code comparison (``skkd bench released``).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments after ``skkd bench released`` (see ``--help``).
+
+    Returns
+    -------
+    status : int
+        0.
+
+    Examples
+    --------
+    >>> main(["--released", "../released", "--repeats", "1"])  # doctest: +SKIP
+    0
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
+    folder = Path(args.released).resolve()
+    if not (folder / "time_released.py").exists():
+        _parser().error(f"--released {args.released} has no time_released.py")
+    start = time.perf_counter()
+    rows = []
+    for run in range(args.repeats):
+        order = ("released", "skkd") if run % 2 == 0 else ("skkd", "released")
+        result = {}
+        for side in order:
+            if side == "skkd":
+                result[side] = time_skkd(args.threads, seed=run, epochs=args.epochs)
+            else:
+                result[side] = _time_released(folder, args.threads, run, args.epochs)
+        for phase in ("dann", "unikd"):
+            ours, theirs = result["skkd"][phase], result["released"][phase]
+            rows.append(
+                {
+                    "phase": phase,
+                    "run": run,
+                    "first": order[0],
+                    "released_s": theirs["seconds"],
+                    "skkd_s": ours["seconds"],
+                    "released_steps": theirs["steps"],
+                    "skkd_steps": ours["steps"],
+                    "fit_ratio": ours["seconds"] / theirs["seconds"],
+                    "step_ratio": (ours["seconds"] / ours["steps"])
+                    / (theirs["seconds"] / theirs["steps"]),
+                }
+            )
+            _log(
+                f"[{run + 1}/{args.repeats}] {phase}: released "
+                f"{theirs['seconds']:.2f} s, skkd {ours['seconds']:.2f} s"
+            )
+    out = output_folder(args, "released")
+    write_csv(out / "released.csv", rows)
+    summary = []
+    for phase, name in (("dann", "DANN teacher"), ("unikd", "UNI-KD student")):
+        mine = [r for r in rows if r["phase"] == phase]
+        summary.append(
+            {
+                "phase": name,
+                "released_s": statistics.median(r["released_s"] for r in mine),
+                "skkd_s": statistics.median(r["skkd_s"] for r in mine),
+                "fit_ratio": statistics.median(r["fit_ratio"] for r in mine),
+                "step_ratio": statistics.median(r["step_ratio"] for r in mine),
+                "steps": f"{mine[0]['released_steps']} / {mine[0]['skkd_steps']}",
+            }
+        )
+    table = markdown_table(
+        summary,
+        ["phase", "released_s", "skkd_s", "fit_ratio", "step_ratio", "steps"],
+        [
+            "fit",
+            "released (s)",
+            "skkd (s)",
+            "skkd / released, fit",
+            "skkd / released, per step",
+            "steps (released / skkd)",
+        ],
+    )
+    runs = markdown_table(
+        rows,
+        ["phase", "run", "first", "released_s", "skkd_s", "fit_ratio", "step_ratio"],
+        ["fit", "run", "ran first", "released (s)", "skkd (s)", "fit ratio", "step"],
+    )
+    intro = (
+        f"UCI-HAR 2->11, {args.epochs} epochs, {args.threads} torch thread(s), "
+        "teacher CNN 64/128/128 (DANN), student CNN 16/32/32 (UNI-KD, distilled "
+        f"from that teacher); {args.repeats} paired runs with seeds 0..."
+        f"{args.repeats - 1}, alternating which side goes first. Times are of the "
+        "training loop alone (released: its epoch loop including its data "
+        "loader; skkd: `fit`), after a one-epoch warm-up in the same process. "
+        "Numbers from `released.csv`."
+    )
+    write_report(
+        out / "released.md",
+        "skkd against the released UNI-KD code",
+        intro,
+        [("Medians", table), ("All runs", runs)],
+        environment(["released", *argv], threads=args.threads),
+        time.perf_counter() - start,
+    )
+    _log(f"released: wrote {out / 'released.md'}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m benchmarks.released
+    sys.exit(main())
