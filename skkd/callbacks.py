@@ -122,9 +122,16 @@ class NonFiniteGuard(Callback):
         terms : dict of str to torch.Tensor
             Loss terms of the step (``"y_pred"`` is ignored).
         """
+        values = [
+            v.detach() for k, v in terms.items() if k != "y_pred" and torch.is_tensor(v)
+        ]
+        # one check for the common case; the names only when something broke
+        if not values or bool(
+            torch.isfinite(torch.cat([v.reshape(-1) for v in values])).all()
+        ):
+            return
         # the total last, so that the error names the term that broke it
-        names = sorted(terms, key=lambda k: k == "loss")
-        for name in names:
+        for name in sorted(terms, key=lambda k: k == "loss"):
             value = terms[name]
             if name == "y_pred" or not torch.is_tensor(value):
                 continue
@@ -140,10 +147,12 @@ class NonFiniteGuard(Callback):
         params = [p for _, p in named_parameters if p.grad is not None]
         if not params:
             return
-        # one fused norm: inf/nan in any gradient makes it non-finite
-        norm = torch.linalg.vector_norm(
-            torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params])
-        )
+        _, max_norm = self._settings(net)
+        if max_norm is not None:  # clips and returns the norm before clipping
+            norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+        else:  # one fused norm: inf/nan in any gradient makes it non-finite
+            grads = [p.grad for p in params]
+            norm = torch.linalg.vector_norm(torch.stack(_norms(grads)))
         if not bool(torch.isfinite(norm)):
             self._fail(
                 net,
@@ -151,9 +160,12 @@ class NonFiniteGuard(Callback):
                 "Scale the inputs (e.g. standardise each channel), lower lr or "
                 "set max_grad_norm (e.g. 1.0).",
             )
-        _, max_norm = self._settings(net)
-        if max_norm is not None:
-            torch.nn.utils.clip_grad_norm_(params, max_norm)
+
+
+def _norms(tensors):
+    if hasattr(torch, "_foreach_norm"):  # one kernel for the list
+        return list(torch._foreach_norm(tensors))
+    return [torch.linalg.vector_norm(t) for t in tensors]
 
 
 def _state_names(net):
