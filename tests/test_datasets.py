@@ -22,6 +22,8 @@ from skkd.datasets import (
 )
 from skkd.datasets._uci_har import _parse_scenario
 
+pytestmark = pytest.mark.usefixtures("no_env_data_home")
+
 # The shared data live next to the checkout, never imported by the package.
 SHARED_HAR = Path(__file__).parents[2] / "shared" / "data" / "uci_har"
 needs_shared = pytest.mark.skipif(
@@ -31,12 +33,6 @@ needs_shared = pytest.mark.skipif(
 
 COUNTS = {2: (211, 91), 11: (221, 95)}
 KEYS = ("X_train", "y_train", "X_test", "y_test")
-
-
-@pytest.fixture(autouse=True)
-def _no_env_data_home(monkeypatch):
-    # A developer's SKKD_DATA must not change what the tests exercise.
-    monkeypatch.delenv("SKKD_DATA", raising=False)
 
 
 def _embedded_path(subject):

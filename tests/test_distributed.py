@@ -2,7 +2,6 @@
 2 worker processes), with the teacher shipped to each worker once."""
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ distributed = pytest.importorskip("distributed")
 
 from joblib import parallel_config  # noqa: E402
 
-import skkd  # noqa: E402
 from benchmarks._runner import run_jobs  # noqa: E402
 from skkd import MemKDClassifier, TimeSeriesClassifier, UniKDClassifier  # noqa: E402
 from skkd.distributed import ScatteredTeacher, _fetch_count, scatter_teacher  # noqa: E402
@@ -21,23 +19,6 @@ from skkd.metrics import TeacherAgreementScorer  # noqa: E402
 from skkd.nn import LSTMClassifier  # noqa: E402
 
 FAST = {"max_epochs": 1, "batch_size": 16, "random_state": 0}
-
-
-@pytest.fixture(scope="module")
-def client():
-    # workers import the skkd under test (not another installed copy)
-    root = str(Path(skkd.__file__).resolve().parents[1])
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        env={"PYTHONPATH": root, "OMP_NUM_THREADS": "1"},
-    )
-    with distributed.Client(cluster) as client:
-        yield client
-    cluster.close()
 
 
 def test_grid_search_on_dask_ships_the_teacher_once(client, shift_data):

@@ -40,6 +40,8 @@ MODULES = {
     ),
 }
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 def _x(n, t=T, seed=0):
     return np.random.default_rng(seed).standard_normal((n, C, t)).astype(np.float32)
@@ -73,11 +75,6 @@ class Cummax(nn.Module):
 
     def forward(self, x):
         return self.head(torch.cummax(x, dim=-1)[0][:, :, -1])
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.mark.parametrize("name", list(MODULES))

@@ -7,7 +7,7 @@ import sklearn
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 
-from skkd import MemKDClassifier, TimeSeriesClassifier, UniKDClassifier
+from skkd import MemKDClassifier, UniKDClassifier
 from skkd.metrics import (
     SourceAccuracyScorer,
     TargetEntropyScorer,
@@ -16,15 +16,8 @@ from skkd.metrics import (
     selection_scorers,
 )
 from skkd.model_selection import TargetSet
-from skkd.nn import LSTMClassifier
 
 FAST = {"max_epochs": 1, "batch_size": 16, "random_state": 0}
-
-
-@pytest.fixture(scope="module")
-def lstm_teacher(shift_data):
-    teacher = TimeSeriesClassifier(module=LSTMClassifier, module__hidden_size=8, **FAST)
-    return teacher.fit(shift_data.X_src, shift_data.y_src)
 
 
 def _unikd(teacher, **params):
@@ -131,13 +124,8 @@ def test_different_length_target_set_reaches_folds_whole(shift_data, fitted_teac
 
 
 # ------------------------------------------------------------------ scorers
-@pytest.fixture(scope="module")
-def student(shift_data, fitted_teacher):
-    d = shift_data
-    return _unikd(fitted_teacher).fit(d.X_src, d.y_src, d.X_tgt)
-
-
-def test_scorers_by_hand(shift_data, student):
+def test_scorers_by_hand(shift_data, unikd_student):
+    student = unikd_student
     d = shift_data
     X_tgt = d.X_tgt
     proba = student.predict_proba(X_tgt)
@@ -157,7 +145,8 @@ def test_scorers_by_hand(shift_data, student):
     assert acc == pytest.approx(student.score(d.X_src, d.y_src))
 
 
-def test_scorers_read_target_rows_of_the_packed_form(shift_data, student):
+def test_scorers_read_target_rows_of_the_packed_form(shift_data, unikd_student):
+    student = unikd_student
     d = shift_data
     X = np.concatenate([d.X_src, d.X_tgt])
     y = np.concatenate([d.y_src, -np.ones(len(d.X_tgt), dtype=int)])
@@ -172,9 +161,9 @@ def test_scorers_read_target_rows_of_the_packed_form(shift_data, student):
     "scorer", [TeacherAgreementScorer, TeacherKLScorer, TargetEntropyScorer]
 )
 def test_target_scorer_without_target_data_is_a_clear_error(
-    shift_data, student, scorer
+    shift_data, unikd_student, scorer
 ):
-    d = shift_data
+    d, student = shift_data, unikd_student
     with pytest.raises(ValueError, match="needs|received none"):
         scorer()(student, d.X_src, d.y_src)
     # packed rows without a single target row: the same error

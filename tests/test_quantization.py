@@ -18,21 +18,7 @@ from skkd.quantization import (
 
 pytest.importorskip("onnxruntime")
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def lstm_clf(shift_data):
-    return TimeSeriesClassifier(
-        LSTMClassifier,
-        module__hidden_size=32,
-        max_epochs=2,
-        batch_size=16,
-        random_state=0,
-    ).fit(shift_data.X_src, shift_data.y_src)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("cls", [LSTMClassifier, GRUClassifier])

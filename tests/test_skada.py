@@ -10,7 +10,6 @@ import torch
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV, cross_validate
-from torch import nn
 
 # `import skada` switches metadata routing on for the whole process: keep the
 # session's setting for the other test modules, and switch it on per test here
@@ -19,7 +18,6 @@ skada = pytest.importorskip("skada")
 sklearn.set_config(enable_metadata_routing=_ROUTING)
 
 from skada import make_da_pipeline  # noqa: E402
-from skada.deep import DANN  # noqa: E402
 from skada.metrics import (  # noqa: E402
     CircularValidation,
     ImportanceWeightedScorer,
@@ -43,20 +41,7 @@ from skkd.preprocessing import ChannelStandardScaler  # noqa: E402
 
 FAST = {"max_epochs": 1, "batch_size": 16, "random_state": 0}
 
-
-@pytest.fixture(autouse=True)
-def routing_on():
-    with sklearn.config_context(enable_metadata_routing=True):
-        yield
-
-
-@pytest.fixture(scope="module")
-def packed(shift_data):
-    d = shift_data
-    X = np.concatenate([d.X_src, d.X_tgt])
-    y = np.concatenate([d.y_src, -np.ones(len(d.X_tgt), dtype=int)])
-    sd = np.r_[np.ones(len(d.X_src), int), -2 * np.ones(len(d.X_tgt), int)]
-    return X, y, sd
+pytestmark = pytest.mark.usefixtures("routing_on")
 
 
 def _unikd(teacher, **params):
@@ -154,39 +139,6 @@ def test_grid_search_routes_sample_domain_to_skkd_scorers(fitted_teacher, packed
     )
     search.fit(X, y, sample_domain=sd)
     assert np.isfinite(search.cv_results_["mean_test_agree"]).all()
-
-
-class _SkadaNet(nn.Module):
-    """A network in skada's convention: forward accepts sample_weight."""
-
-    def __init__(self, n_channels=3, n_classes=3, width=8):
-        super().__init__()
-        self.embed = nn.Sequential(
-            nn.Conv1d(n_channels, width, 5, padding=2),
-            nn.ReLU(),
-            nn.AdaptiveAvgPool1d(1),
-            nn.Flatten(),
-        )
-        self.head = nn.Linear(width, n_classes)
-
-    def forward(self, x, sample_weight=None):
-        return self.head(self.embed(x))
-
-
-@pytest.fixture(scope="module")
-def skada_dann(packed):
-    X, y, sd = packed
-    torch.manual_seed(0)
-    net = DANN(
-        _SkadaNet(),
-        layer_name="embed",
-        num_features=8,
-        max_epochs=2,
-        batch_size=16,
-        train_split=None,
-        verbose=0,
-    )
-    return net.fit(X.astype(np.float32), y, sample_domain=sd)
 
 
 def test_skada_dann_as_teacher(shift_data, skada_dann):

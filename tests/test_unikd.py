@@ -8,18 +8,12 @@ import torch
 from sklearn.frozen import FrozenEstimator
 from torch import nn
 
-from skkd import DANNClassifier, UniKDClassifier
+from skkd import UniKDClassifier
 from skkd.distillers.unikd import domain_shared_weights
 from skkd.losses import kd_kl_div
 from skkd.stages import TrainingStep
 
 from .conftest import TINY
-
-
-@pytest.fixture(scope="module")
-def dann_teacher(shift_data):
-    teacher = DANNClassifier(module__widths=(8, 12), max_epochs=2, random_state=0)
-    return teacher.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
 
 
 def _built(shift_data, teacher, **params):
