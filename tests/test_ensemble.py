@@ -1,7 +1,9 @@
 """TeacherEnsemble: one teacher made of seeds, its module, filters and contract."""
 
 import pickle
+import textwrap
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -374,3 +376,34 @@ def test_members_fit_on_dask(shift_data):
     for a, b in zip(ens.estimators_, local.estimators_, strict=True):
         assert _states_equal(a.module_, b.module_)
 
+
+def _code_blocks(text):
+    """The bodies of the ``.. code-block:: python`` directives of an rst text."""
+    lines, blocks = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if line.strip() != ".. code-block:: python":
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = []
+        for next_line in lines[i + 1 :]:
+            if next_line.strip() and len(next_line) - len(next_line.lstrip()) <= indent:
+                break
+            body.append(next_line)
+        blocks.append(textwrap.dedent("\n".join(body)))
+    return blocks
+
+
+def test_user_guide_example_runs(capsys):
+    guide = Path(__file__).resolve().parents[1] / "docs" / "user_guide.rst"
+    text = guide.read_text(encoding="utf-8")
+    section = text.split("\nEnsembles of teachers\n")[1]
+    section = section.split("\nCompression report")[0]
+    blocks = _code_blocks(section)
+    assert len(blocks) == 2
+    namespace = {}
+    for code in blocks:
+        exec(compile(code, str(guide), "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "teacher F1:" in out and "student F1:" in out
+    assert isinstance(namespace["teacher"], TeacherEnsemble)
+    assert namespace["teacher"].member_filter is namespace["confident"]
