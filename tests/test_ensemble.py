@@ -367,7 +367,7 @@ def test_members_fit_on_dask(shift_data):
     ens = TeacherEnsemble(_base(), n_members=2)
     with (
         distributed.Client(
-            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0"
         ),
         parallel_config(backend="dask"),
     ):
