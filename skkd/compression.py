@@ -30,6 +30,24 @@ __all__ = [
 ]
 
 
+def _is_wrapper(obj):
+    """Whether ``obj`` wraps the estimator or module that holds the network.
+
+    ``FrozenEstimator`` (and :class:`skkd.distributed.ScatteredTeacher`) hold
+    the teacher in ``estimator``; a fitted ensemble also has an ``estimator``
+    parameter (the template of its members) but is itself the fitted (or
+    unfitted) net: it holds ``module_`` or declares ``initialized_``.
+    """
+    own = getattr(obj, "__dict__", {})
+    return (
+        not isinstance(obj, nn.Module)
+        and hasattr(obj, "estimator")
+        and "module_" not in own
+        and "initialized_" not in own
+        and not hasattr(type(obj), "initialized_")
+    )
+
+
 def as_module(obj):
     """Return the ``torch.nn.Module`` behind a module or a fitted estimator.
 
@@ -66,7 +84,7 @@ def as_module(obj):
     """
     if isinstance(obj, nn.Module):
         return obj
-    if hasattr(obj, "estimator"):
+    if _is_wrapper(obj):
         obj = obj.estimator
         if isinstance(obj, nn.Module):
             return obj

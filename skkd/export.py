@@ -25,7 +25,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from ._validation import check_time_series
-from .compression import as_module
+from .compression import _is_wrapper, as_module
 
 __all__ = [
     "ExportError",
@@ -77,7 +77,7 @@ def _ort_session(path, threads=None):
 def _resolve(estimator_or_module, n_timepoints, n_channels):
     """Return ``(eval copy of the module, n_channels, n_timepoints, classes)``."""
     obj = estimator_or_module
-    if not isinstance(obj, torch.nn.Module) and hasattr(obj, "estimator"):
+    if _is_wrapper(obj):
         obj = obj.estimator  # sklearn FrozenEstimator
     classes = None
     if isinstance(obj, torch.nn.Module):

@@ -9,7 +9,13 @@ The *selection scorers* (:class:`TeacherAgreementScorer`,
 :class:`SourceAccuracyScorer`) choose hyperparameters when the target domain
 has no labels; each is a ``scoring=`` callable for ``GridSearchCV``
 (greater is better).
+
+:func:`prediction_collapse` measures how far a classifier's predictions on an
+unlabelled target set have collapsed onto a few classes (the filter of
+:class:`skkd.ensemble.TeacherEnsemble`).
 """
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -25,6 +31,8 @@ __all__ = [
     "TargetEntropyScorer",
     "SourceAccuracyScorer",
     "selection_scorers",
+    "PredictionCollapse",
+    "prediction_collapse",
 ]
 
 
@@ -376,3 +384,87 @@ def selection_scorers(X_tgt=None):
         "target_entropy": TargetEntropyScorer(X_tgt=X_tgt),
         "source_accuracy": SourceAccuracyScorer(),
     }
+
+
+# --------------------------------------------------------------------------
+# collapse of the predicted-class histogram
+
+
+class PredictionCollapse(NamedTuple):
+    """Histogram of predicted classes; see :func:`prediction_collapse`."""
+
+    #: share of the predictions per class, in the order of ``classes``
+    shares: np.ndarray
+    #: largest class share, in [1 / n_classes, 1]
+    max_class_share: float
+    #: entropy of ``shares`` divided by ``log(n_classes)``, in [0, 1]
+    entropy: float
+
+
+def prediction_collapse(y_pred, classes):
+    """How far predictions on an unlabelled set collapse onto few classes.
+
+    A classifier that broke on a new domain often predicts one or two classes
+    for (almost) every target series. Without target labels this shows in the
+    histogram of its predicted classes: with ``p_c`` the share of predictions
+    of class ``c`` among ``C = len(classes)`` classes,
+
+    - ``max_class_share = max_c p_c`` (``1 / C`` when spread evenly, 1 when
+      every series gets the same class);
+    - ``entropy = -sum_c p_c log p_c / log C`` (1 when spread evenly, 0 when
+      collapsed onto one class; ``0 log 0 = 0``; 0 when ``C = 1``).
+
+    The histogram says nothing about *which* series get which class: a
+    classifier can spread its predictions evenly and still be wrong. It flags
+    collapse reliably when the target classes are roughly balanced (as the
+    activities of a HAR subject); on a target set dominated by one class a
+    high ``max_class_share`` is expected and not a failure.
+
+    Parameters
+    ----------
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels (e.g. ``clf.predict(X_tgt)``).
+    classes : array-like of shape (n_classes,)
+        Every class the classifier can predict (e.g. ``clf.classes_``), so
+        that never-predicted classes count.
+
+    Returns
+    -------
+    PredictionCollapse
+        Named tuple ``(shares, max_class_share, entropy)``.
+
+    Examples
+    --------
+    >>> from skkd.metrics import prediction_collapse
+    >>> even = prediction_collapse([0, 1, 2, 0, 1, 2], classes=[0, 1, 2])
+    >>> round(even.max_class_share, 3), round(even.entropy, 3)
+    (0.333, 1.0)
+    >>> collapsed = prediction_collapse([1, 1, 1, 1, 1, 2], classes=[0, 1, 2])
+    >>> round(collapsed.max_class_share, 3), round(collapsed.entropy, 3)
+    (0.833, 0.41)
+    """
+    y_pred = np.asarray(y_pred)
+    classes = np.asarray(classes)
+    if y_pred.ndim != 1 or len(y_pred) == 0:
+        raise ValueError(
+            "y_pred must be a non-empty 1-D array of predicted labels, got shape "
+            f"{y_pred.shape}."
+        )
+    if classes.ndim != 1 or len(classes) == 0:
+        raise ValueError("classes must list every class the classifier predicts.")
+    unknown = np.setdiff1d(y_pred, classes)
+    if len(unknown):
+        raise ValueError(
+            f"y_pred has labels {unknown.tolist()} that are not in classes "
+            f"{classes.tolist()}; pass classes=clf.classes_."
+        )
+    counts = np.array([np.sum(y_pred == c) for c in classes], dtype=float)
+    shares = counts / counts.sum()
+    nonzero = shares[shares > 0]
+    n_classes = len(classes)
+    entropy = (
+        float(-np.sum(nonzero * np.log(nonzero)) / np.log(n_classes))
+        if n_classes > 1
+        else 0.0
+    )
+    return PredictionCollapse(shares, float(shares.max()), max(0.0, entropy))

@@ -31,7 +31,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from torch import nn
 
 from ._validation import check_time_series
-from .compression import as_module, measure_latency, model_bytes
+from .compression import _is_wrapper, as_module, measure_latency, model_bytes
 from .export import OnnxClassifier, _require, measure_onnx_latency, to_onnx
 
 __all__ = [
@@ -131,7 +131,7 @@ class QuantizedClassifier:
 
 def _shape_of(obj):
     classes = n_channels = n_timepoints = None
-    est = obj.estimator if hasattr(obj, "estimator") else obj
+    est = obj.estimator if _is_wrapper(obj) else obj
     if not isinstance(est, nn.Module):
         try:
             classes = np.asarray(est.classes_)

@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from ._skada import is_skada_net, skada_teacher
+from .compression import _is_wrapper
 
 __all__ = [
     "TEACHER_CACHE_MAX_BYTES",
@@ -66,7 +67,7 @@ def resolve_teacher(teacher, owner="the distiller"):
             " or a trained torch.nn.Module."
         )
     obj = teacher
-    while not isinstance(obj, nn.Module) and hasattr(obj, "estimator"):
+    while _is_wrapper(obj):
         obj = obj.estimator  # sklearn.frozen.FrozenEstimator and similar wrappers
     if isinstance(obj, nn.Module):
         return obj, None
