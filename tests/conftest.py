@@ -171,3 +171,13 @@ def new_method_example():
     trains on UCI-HAR 2->11 and asserts it beats chance itself)."""
     root = Path(__file__).resolve().parents[1]
     return runpy.run_path(str(root / "examples" / "plot_new_distiller.py"))
+
+
+@pytest.fixture(scope="module")
+def teacher_ensemble(shift_data):
+    """A fitted ensemble of 3 tiny teachers (seeds 0, 1, 2)."""
+    from skkd.ensemble import TeacherEnsemble
+
+    d = shift_data
+    member = TimeSeriesClassifier(module__widths=(4, 8), max_epochs=1, batch_size=16)
+    return TeacherEnsemble(member, n_members=3).fit(d.X_src, d.y_src, d.X_tgt)

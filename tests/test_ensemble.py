@@ -44,12 +44,6 @@ class LogitsOnly(nn.Module):
         return self.conv(x).amax(dim=-1)
 
 
-@pytest.fixture(scope="module")
-def ensemble(shift_data):
-    d = shift_data
-    return TeacherEnsemble(_base(), n_members=3).fit(d.X_src, d.y_src, d.X_tgt)
-
-
 # ------------------------------------------------------------------ the module
 @pytest.mark.parametrize(
     "make",
@@ -93,8 +87,8 @@ def test_members_without_a_linear_head_average_logits_and_name_the_fix():
 
 
 # ---------------------------------------------------------------- the estimator
-def test_fit_gives_one_classifier_of_averaged_logits(ensemble, shift_data):
-    d, ens = shift_data, ensemble
+def test_fit_gives_one_classifier_of_averaged_logits(teacher_ensemble, shift_data):
+    d, ens = shift_data, teacher_ensemble
     assert len(ens.estimators_) == 3 and ens.seeds_.tolist() == [0, 1, 2]
     assert ens.kept_.tolist() == [True] * 3 and ens.member_scores_ is None
     assert ens.initialized_ and isinstance(ens.module_, EnsembleModule)
@@ -143,8 +137,8 @@ def test_callers_arrays_and_estimator_are_not_modified(shift_data):
     assert base.get_params(deep=False).keys() == params.keys()
 
 
-def test_clone_params_and_pickle(ensemble, shift_data):
-    ens = ensemble
+def test_clone_params_and_pickle(teacher_ensemble, shift_data):
+    ens = teacher_ensemble
     params = ens.get_params()
     assert params["n_members"] == 3 and "estimator__lr" in params
     fresh = clone(ens)
@@ -203,23 +197,26 @@ def test_unfitted_ensemble_is_not_a_teacher(shift_data):
 
 # -------------------------------------------------------------------- distilling
 @pytest.mark.parametrize("cls", [KDClassifier, UniKDClassifier])
-def test_frozen_ensemble_teaches_distillers(ensemble, shift_data, cls):
+def test_frozen_ensemble_teaches_distillers(teacher_ensemble, shift_data, cls):
     d = shift_data
-    before = {k: v.clone() for k, v in ensemble.module_.state_dict().items()}
-    student = cls(FrozenEstimator(ensemble), random_state=0, **STUDENT)
+    before = {k: v.clone() for k, v in teacher_ensemble.module_.state_dict().items()}
+    student = cls(FrozenEstimator(teacher_ensemble), random_state=0, **STUDENT)
     student.fit(d.X_src, d.y_src, d.X_tgt)
     assert student.predict(d.X_tgt_test).shape == (len(d.X_tgt_test),)
     if cls is UniKDClassifier:
-        assert student.teacher_n_features_ == ensemble.module_.n_features
+        assert student.teacher_n_features_ == teacher_ensemble.module_.n_features
     x = torch.from_numpy(d.X_tgt_test[:5])
     with torch.no_grad():
         torch.testing.assert_close(
-            student.teacher_module_(x), ensemble.module_(x), rtol=1e-5, atol=1e-6
+            student.teacher_module_(x),
+            teacher_ensemble.module_(x),
+            rtol=1e-5,
+            atol=1e-6,
         )
-    after = ensemble.module_.state_dict()
+    after = teacher_ensemble.module_.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     # clone keeps the ensemble fitted (GridSearchCV clones per candidate)
-    assert clone(student).teacher.estimator is ensemble
+    assert clone(student).teacher.estimator is teacher_ensemble
 
 
 def test_logit_only_members_teach_kd_and_feature_methods_name_the_fix(shift_data):
@@ -234,23 +231,26 @@ def test_logit_only_members_teach_kd_and_feature_methods_name_the_fix(shift_data
 
 
 # ----------------------------------------------------------------------- export
-def test_onnx_round_trip_of_the_ensemble_module(ensemble, shift_data, tmp_path):
+def test_onnx_round_trip_of_the_ensemble_module(teacher_ensemble, shift_data, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from skkd.export import load_onnx, to_onnx
 
     X = shift_data.X_tgt_test
     path = to_onnx(
-        ensemble.module_, tmp_path / "ens.onnx", n_timepoints=X.shape[2], X_verify=X
+        teacher_ensemble.module_,
+        tmp_path / "ens.onnx",
+        n_timepoints=X.shape[2],
+        X_verify=X,
     )
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_logits = sess.run(None, {"input": X})[0]
     np.testing.assert_allclose(
-        onnx_logits, ensemble.decision_function(X), rtol=1e-4, atol=1e-5
+        onnx_logits, teacher_ensemble.decision_function(X), rtol=1e-4, atol=1e-5
     )
     # the estimator itself (and FrozenEstimator of it) export with its classes
-    for obj in (ensemble, FrozenEstimator(ensemble)):
+    for obj in (teacher_ensemble, FrozenEstimator(teacher_ensemble)):
         clf = load_onnx(to_onnx(obj, tmp_path / "est.onnx", X_verify=X))
-        np.testing.assert_array_equal(clf.predict(X), ensemble.predict(X))
+        np.testing.assert_array_equal(clf.predict(X), teacher_ensemble.predict(X))
 
 
 # ---------------------------------------------------------------------- filters
