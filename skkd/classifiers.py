@@ -418,11 +418,11 @@ class DIRTTClassifier(BaseDistiller):
     ``VAT`` :func:`skkd.losses.vat_loss`.
 
     Per batch: one forward of the target batch, ``vat_n_power + 1`` forwards
-    of perturbed target series for VAT, one forward of the frozen previous
-    network (served from the teacher cache until the first refresh), one
-    backward pass, one optimizer step. The source batch is not used (an
-    epoch is still as many steps as source batches, the engine's convention);
-    ``y`` only fixes the label set, which must be the teacher's.
+    of perturbed target series for VAT, one forward of the previous network
+    (in eval mode, without gradient), one backward pass, one optimizer step.
+    The source batch is not used (an epoch is still as many steps as source
+    batches, the engine's convention); ``y`` only fixes the label set, which
+    must be the teacher's.
 
     The paper's setting is ``lambda_t = beta = 1e-2`` (``lambda_t`` weights
     entropy and VAT alike), lr 1e-3, Adam betas (0.5, 0.999) and a refresh
@@ -466,7 +466,7 @@ class DIRTTClassifier(BaseDistiller):
         The frozen previous network ``theta_(n-1)`` after the last refresh
         (before the first, a copy of the teacher).
     n_refreshes_ : int
-        Refreshes of the previous network during the last fit.
+        Refreshes of the previous network since the modules were built.
     history_ : skorch.history.History
         Per epoch ``train_ent``, ``train_vat_tgt`` and ``train_kl``.
 
@@ -535,21 +535,33 @@ class DIRTTClassifier(BaseDistiller):
         super().prepare_fit(X, y, X_tgt)
 
     def initialize_module(self):
-        """The trainable copy of the teacher and the frozen previous network."""
+        """The trainable copy of the teacher and the previous network."""
         module, _ = self._resolve_teacher()
         self.teacher_module_ = frozen_copy(module, self.device)
         self.module_ = frozen_copy(module, self.device, trainable=True)
+        self.n_refreshes_ = 0
         return self
 
-    def _open_session(self, X, X_tgt):
-        super()._open_session(X, X_tgt)
-        self._session.refinement_steps = 0
-        self.n_refreshes_ = 0
+    def frozen_modules(self):
+        # the previous network is in no optimizer and has no gradient, but it
+        # changes at every refresh: checkpoints and epoch rollback keep it, and
+        # no teacher cache is built from it
+        return []
+
+    def previous_logits(self, X):
+        """Logits of the previous network ``theta_(n-1)`` (eval mode, no gradient)."""
+        previous = self.teacher_module_
+        was_training = previous.training
+        previous.eval()
+        try:
+            return self.teacher_logits(X)
+        finally:
+            previous.train(was_training)
 
     def compute_losses(self, X, y, X_tgt):
         logits = self.module_(X_tgt)
         ent = conditional_entropy(logits)
-        kl = kd_kl_div(logits, self.teacher_logits(X_tgt), 1.0, scale_t2=False)
+        kl = kd_kl_div(logits, self.previous_logits(X_tgt), 1.0, scale_t2=False)
         terms = {"ent": ent, "kl": kl}
         loss = self.lambda_ent * ent + self.beta * kl
         if self.lambda_vat > 0:
@@ -566,18 +578,16 @@ class DIRTTClassifier(BaseDistiller):
         return terms
 
     def refresh(self):
-        """Make the current network the new frozen previous one (``theta_(n-1)``)."""
+        """Make the current network the new previous one (``theta_(n-1)``)."""
         self.teacher_module_.load_state_dict(self.module_.state_dict())
-        # the teacher cache holds the old previous network's outputs
-        self._session.teacher_cache = None
         self.n_refreshes_ += 1
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        """Count optimizer steps; refresh the previous network on schedule."""
+        """Refresh the previous network every ``refresh_every`` steps."""
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         if not training:
             return
-        self._session.refinement_steps += 1
-        every = self.refresh_every or self.steps_per_epoch_
-        if self._session.refinement_steps % every == 0:
+        # steps so far, from the history: a resumed fit keeps the schedule
+        steps = sum(len(row["batches"]) for row in self.history)
+        if steps % (self.refresh_every or self.steps_per_epoch_) == 0:
             self.refresh()
