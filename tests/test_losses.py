@@ -304,7 +304,7 @@ def test_vat_gradient_reaches_the_model_but_not_the_given_logits():
     X = torch.randn(6, 2, 5)
     logits = net(X)
     loss = vat_loss(net, X, logits, generator=torch.Generator().manual_seed(3))
-    assert float(loss) > 0
+    assert loss.item() > 0
     loss.backward()
     # p(x) is a constant: the gradient is that of the loss with p(x) computed
     # apart, without gradient (logits=None)
