@@ -5,7 +5,12 @@ Estimators follow ``fit(X_src, y_src, X_tgt)`` / ``predict`` on series shaped
 """
 
 from .base import BaseTimeSeriesClassifier
-from .classifiers import DANNClassifier, TimeSeriesClassifier
+from .classifiers import (
+    DANNClassifier,
+    DIRTTClassifier,
+    TimeSeriesClassifier,
+    VADAClassifier,
+)
 from .distillers import (
     AADClassifier,
     ATClassifier,
@@ -37,9 +42,11 @@ __all__ = [
     "BaseDistiller",
     "BaseTimeSeriesClassifier",
     "DANNClassifier",
+    "DIRTTClassifier",
     "KDClassifier",
     "TimeSeriesClassifier",
     "UniKDClassifier",
+    "VADAClassifier",
     "__version__",
     "ITMCClassifier",
 ]

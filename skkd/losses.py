@@ -11,6 +11,7 @@ import torch.nn.functional as F
 __all__ = [
     "adversarial_bce",
     "attention_transfer",
+    "conditional_entropy",
     "coral",
     "dkd",
     "hint_l1",
@@ -22,6 +23,7 @@ __all__ = [
     "relative_memory_change",
     "rkd_angle",
     "rkd_distance",
+    "vat_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -757,3 +759,149 @@ def adversarial_bce(real_logits, fake_logits):
     return bce(real_logits, torch.ones_like(real_logits)) + bce(
         fake_logits, torch.zeros_like(fake_logits)
     )
+
+
+# --------------------------------------------------------------------------
+# Label-free training losses (VADA, DIRT-T)
+# --------------------------------------------------------------------------
+
+
+def conditional_entropy(logits):
+    """Mean entropy of the predicted class distributions.
+
+    The conditional-entropy term of VADA and DIRT-T (Shu, Bui, Narui, Ermon,
+    "A DIRT-T approach to unsupervised domain adaptation", ICLR 2018, after
+    Grandvalet & Bengio, 2005): with ``p_i = softmax(z_i)``::
+
+        L_c = -(1 / b) * sum_i sum_c p_ic log p_ic
+
+    Minimising it pushes decision boundaries away from dense regions of the
+    (unlabelled) data. Computed with ``log_softmax`` for numerical stability;
+    the gradient flows into ``logits``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (batch, n_classes)
+        Class logits ``z``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, between 0 (one-hot predictions) and ``log(n_classes)``
+        (uniform predictions).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import conditional_entropy
+    >>> round(float(conditional_entropy(torch.zeros(3, 4))), 4)  # log 4
+    1.3863
+    >>> float(conditional_entropy(torch.tensor([[100.0, 0.0]]))) < 1e-12
+    True
+    """
+    _check_2d("logits", logits)
+    log_p = F.log_softmax(logits, dim=1)
+    return -(log_p.exp() * log_p).sum(dim=1).mean()
+
+
+def _kl_from_logits(p_logits, q_logits):
+    """``(1 / b) sum_i KL(softmax(p_i) || softmax(q_i))``."""
+    log_p = F.log_softmax(p_logits, dim=1)
+    log_q = F.log_softmax(q_logits, dim=1)
+    return (log_p.exp() * (log_p - log_q)).sum(dim=1).mean()
+
+
+def _unit_per_sample(d):
+    # L2 normalisation of each sample over all of its non-batch dimensions;
+    # a zero direction stays zero
+    flat = d.reshape(d.shape[0], -1)
+    return F.normalize(flat, p=2, dim=1).reshape(d.shape)
+
+
+def vat_loss(forward, X, logits=None, *, xi=1e-6, eps=3.5, n_power=1, generator=None):
+    """Virtual adversarial training loss (local distributional smoothness).
+
+    Miyato, Maeda, Koyama, Ishii, "Virtual adversarial training: a
+    regularization method for supervised and semi-supervised learning", IEEE
+    TPAMI 2018, as used by VADA and DIRT-T (Shu, Bui, Narui, Ermon, "A DIRT-T
+    approach to unsupervised domain adaptation", ICLR 2018) to make the
+    classifier locally Lipschitz::
+
+        L_v = (1 / b) * sum_i KL( sg[p(x_i)] || p(x_i + r_i) ),
+        r_i = eps * g_i / ||g_i||,
+        g_i = grad_d KL( sg[p(x_i)] || p(x_i + d) ) at d = xi * u_i / ||u_i||
+
+    with ``p = softmax(forward(.))``, ``u_i`` a standard normal direction,
+    ``sg`` the stop-gradient (``p(x)`` is a constant: the gradient flows only
+    through ``p(x + r)``) and ``n_power`` power iterations (each replaces
+    ``u`` by ``g``). Norms are taken per sample over all its dimensions
+    (channels and time). ``r`` approximates the direction of largest KL
+    within the ``eps``-ball; for a model whose output does not depend on the
+    input, ``g = 0``, ``r = 0`` and the loss is 0.
+
+    Parameters
+    ----------
+    forward : callable
+        The classifier, ``forward(X) -> logits`` (e.g. the network itself).
+        Called ``n_power + 1`` times (once more if ``logits`` is None).
+    X : torch.Tensor of shape (batch, ...)
+        Inputs (usually ``(batch, n_channels, n_timepoints)``).
+    logits : torch.Tensor of shape (batch, n_classes), optional
+        ``forward(X)`` if already computed (it is detached here); None
+        computes it without gradient.
+    xi : float, default=1e-6
+        Length of the finite-difference step of the power iteration (> 0).
+    eps : float, default=3.5
+        Radius of the adversarial perturbation (> 0); the DIRT-T code's and
+        AdaTime's value.
+    n_power : int, default=1
+        Number of power iterations (>= 1).
+    generator : torch.Generator, optional
+        Source of the random start directions.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, differentiable with respect to the parameters of
+        ``forward``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import vat_loss
+    >>> constant = lambda x: x.sum(dim=1, keepdim=True) * 0.0 + torch.tensor([1.0, 2.0])
+    >>> float(vat_loss(constant, torch.randn(4, 3)))
+    0.0
+    >>> net = torch.nn.Linear(3, 2)
+    >>> float(vat_loss(net, torch.randn(4, 3), eps=1.0)) > 0
+    True
+    """
+    if not xi > 0:
+        raise ValueError(f"xi must be > 0 (the power-iteration step), got {xi}.")
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0 (the perturbation radius), got {eps}.")
+    if int(n_power) != n_power or n_power < 1:
+        raise ValueError(f"n_power must be an integer >= 1, got {n_power}.")
+    X = X.detach()
+    if logits is None:
+        with torch.no_grad():
+            logits = forward(X)
+    logits = logits.detach()
+    _check_2d("logits", logits)
+    if logits.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"logits and X must have the same batch size, got {logits.shape[0]} "
+            f"and {X.shape[0]}."
+        )
+    d = torch.randn(X.shape, generator=generator, dtype=X.dtype).to(X.device)
+    for _ in range(int(n_power)):
+        d = (xi * _unit_per_sample(d)).requires_grad_()
+        with torch.enable_grad():
+            distance = _kl_from_logits(logits, forward(X + d))
+        if distance.requires_grad:  # only the direction's gradient, no parameter's
+            (grad,) = torch.autograd.grad(distance, [d], allow_unused=True)
+        else:  # the output ignores the input
+            grad = None
+        d = torch.zeros_like(d) if grad is None else grad.detach()
+    r_adv = eps * _unit_per_sample(d)
+    return _kl_from_logits(logits, forward(X + r_adv))
