@@ -181,3 +181,26 @@ def teacher_ensemble(shift_data):
     d = shift_data
     member = TimeSeriesClassifier(module__widths=(4, 8), max_epochs=1, batch_size=16)
     return TeacherEnsemble(member, n_members=3).fit(d.X_src, d.y_src, d.X_tgt)
+
+
+@pytest.fixture(scope="module")
+def fitted_vada(shift_data):
+    """A tiny VADA teacher fitted for one epoch."""
+    from skkd import VADAClassifier
+
+    est = VADAClassifier(**{**TINY, "max_epochs": 1}, random_state=0)
+    return est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
+
+
+@pytest.fixture(scope="module")
+def fitted_dirtt(fitted_vada, shift_data):
+    """DIRT-T refinement of ``fitted_vada``, moved away from its previous
+    network so that the KL term is positive."""
+    from skkd import DIRTTClassifier
+
+    est = DIRTTClassifier(FrozenEstimator(fitted_vada), max_epochs=1, random_state=0)
+    est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
+    with torch.no_grad():
+        for p in est.module_.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return est

@@ -37,28 +37,14 @@ def _terms(est, batch):
     return est.compute_losses(*batch)
 
 
-@pytest.fixture(scope="module")
-def vada(shift_data):
-    est = VADAClassifier(**{**TINY, "max_epochs": 1}, random_state=0)
-    return est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
-
-
-@pytest.fixture(scope="module")
-def dirtt(vada, shift_data):
-    est = DIRTTClassifier(FrozenEstimator(vada), max_epochs=1, random_state=0)
-    est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
-    with torch.no_grad():  # move the network away from the previous one: KL > 0
-        for p in est.module_.parameters():
-            p.add_(0.1 * torch.randn_like(p))
-    return est
-
-
 # ------------------------------------------------------------------ the terms
 @pytest.mark.parametrize("weight, term", VADA_WEIGHTS.items())
-def test_each_vada_term_is_weighted_into_the_loss(vada, shift_data, weight, term):
+def test_each_vada_term_is_weighted_into_the_loss(
+    fitted_vada, shift_data, weight, term
+):
     batch = _batch(shift_data)
-    est = clone(vada)
-    est.__dict__.update({k: v for k, v in vars(vada).items() if k.endswith("_")})
+    est = clone(fitted_vada)
+    est.__dict__.update({k: v for k, v in vars(fitted_vada).items() if k.endswith("_")})
     base = _terms(est, batch)
     assert base[term].item() > 0
     total = sum(getattr(est, w) * base[t] for w, t in VADA_WEIGHTS.items())
@@ -69,25 +55,27 @@ def test_each_vada_term_is_weighted_into_the_loss(vada, shift_data, weight, term
 
 
 @pytest.mark.parametrize("weight, term", DIRTT_WEIGHTS.items())
-def test_each_dirtt_term_is_weighted_into_the_loss(dirtt, shift_data, weight, term):
+def test_each_dirtt_term_is_weighted_into_the_loss(
+    fitted_dirtt, shift_data, weight, term
+):
     batch = _batch(shift_data)
-    base = _terms(dirtt, batch)
+    base = _terms(fitted_dirtt, batch)
     assert base[term].item() > 0
-    total = sum(getattr(dirtt, w) * base[t] for w, t in DIRTT_WEIGHTS.items())
+    total = sum(getattr(fitted_dirtt, w) * base[t] for w, t in DIRTT_WEIGHTS.items())
     torch.testing.assert_close(base["loss"], total)
-    original = getattr(dirtt, weight)
+    original = getattr(fitted_dirtt, weight)
     try:
-        dirtt.set_params(**{weight: original + 1.0})
-        changed = _terms(dirtt, batch)
+        fitted_dirtt.set_params(**{weight: original + 1.0})
+        changed = _terms(fitted_dirtt, batch)
     finally:
-        dirtt.set_params(**{weight: original})
+        fitted_dirtt.set_params(**{weight: original})
     torch.testing.assert_close(changed["loss"] - base["loss"], base[term])
 
 
-def test_dirtt_reads_target_series_only(dirtt, shift_data):
+def test_dirtt_reads_target_series_only(fitted_dirtt, shift_data):
     X, y, X_tgt = _batch(shift_data)
-    a = _terms(dirtt, (X, y, X_tgt))
-    b = _terms(dirtt, (torch.zeros_like(X), torch.zeros_like(y), X_tgt))
+    a = _terms(fitted_dirtt, (X, y, X_tgt))
+    b = _terms(fitted_dirtt, (torch.zeros_like(X), torch.zeros_like(y), X_tgt))
     torch.testing.assert_close(a["loss"], b["loss"])
     assert "y_pred" not in a
 
@@ -102,16 +90,16 @@ def test_vada_with_zero_vat_and_entropy_is_dann(shift_data):
     }
     zero = {"lambda_ent": 0.0, "lambda_vat_src": 0.0, "lambda_vat_tgt": 0.0}
     args = shift_data.X_src, shift_data.y_src, shift_data.X_tgt
-    vada = VADAClassifier(**settings, **zero, lambda_cls=1.0, lambda_domain=1.0)
+    fitted_vada = VADAClassifier(**settings, **zero, lambda_cls=1.0, lambda_domain=1.0)
     dann = DANNClassifier(**settings).fit(*args)
-    vada.fit(*args)
+    fitted_vada.fit(*args)
     np.testing.assert_array_equal(
-        vada.predict_proba(shift_data.X_tgt_test),
+        fitted_vada.predict_proba(shift_data.X_tgt_test),
         dann.predict_proba(shift_data.X_tgt_test),
     )
     # zero-weight VAT terms are neither computed nor logged
-    assert "train_vat_src" not in vada.history_[-1]
-    assert "train_ent" in vada.history_[-1]
+    assert "train_vat_src" not in fitted_vada.history_[-1]
+    assert "train_ent" in fitted_vada.history_[-1]
 
 
 # ------------------------------------------------------------- step structure
@@ -222,8 +210,8 @@ def test_vada_refuses_negative_weights(shift_data, name):
 
 
 @pytest.mark.parametrize("name", list(DIRTT_WEIGHTS))
-def test_dirtt_refuses_negative_weights(vada, shift_data, name):
-    est = DIRTTClassifier(FrozenEstimator(vada), **{name: float("nan")})
+def test_dirtt_refuses_negative_weights(fitted_vada, shift_data, name):
+    est = DIRTTClassifier(FrozenEstimator(fitted_vada), **{name: float("nan")})
     with pytest.raises(ValueError, match=f"{name} is a loss weight"):
         est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
 
@@ -239,8 +227,8 @@ def test_dirtt_refuses_negative_weights(vada, shift_data, name):
     ],
 )
 @pytest.mark.parametrize("cls", [VADAClassifier, DIRTTClassifier])
-def test_bad_vat_settings_are_clear_errors(vada, shift_data, cls, params, match):
-    args = (FrozenEstimator(vada),) if cls is DIRTTClassifier else ()
+def test_bad_vat_settings_are_clear_errors(fitted_vada, shift_data, cls, params, match):
+    args = (FrozenEstimator(fitted_vada),) if cls is DIRTTClassifier else ()
     est = cls(*args, **params)
     with pytest.raises(ValueError, match=match):
         est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
@@ -254,14 +242,14 @@ def test_bad_vat_settings_are_clear_errors(vada, shift_data, cls, params, match)
         ({"module": CNN1D}, "leave module=None"),
     ],
 )
-def test_bad_dirtt_settings_are_clear_errors(vada, shift_data, params, match):
-    est = DIRTTClassifier(FrozenEstimator(vada), **params)
+def test_bad_dirtt_settings_are_clear_errors(fitted_vada, shift_data, params, match):
+    est = DIRTTClassifier(FrozenEstimator(fitted_vada), **params)
     with pytest.raises(ValueError, match=match):
         est.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
 
 
-def test_target_series_are_required(vada, shift_data):
-    for est in (VADAClassifier(**TINY), DIRTTClassifier(FrozenEstimator(vada))):
+def test_target_series_are_required(fitted_vada, shift_data):
+    for est in (VADAClassifier(**TINY), DIRTTClassifier(FrozenEstimator(fitted_vada))):
         with pytest.raises(ValueError, match="X_tgt"):
             est.fit(shift_data.X_src, shift_data.y_src)
 
@@ -271,6 +259,6 @@ def test_target_series_are_required(vada, shift_data):
 def test_vada_adapts_on_har_2_to_11():
     torch.set_num_threads(1)
     d = load_har_scenario("2->11")
-    vada = VADAClassifier(module__widths=(64, 128, 128), max_epochs=10, random_state=0)
+    vada = VADAClassifier(module__widths=(64, 128, 128), random_state=0)
     vada.fit(d.X_src, d.y_src, d.X_tgt)
     assert macro_f1(d.y_tgt_test, vada.predict(d.X_tgt_test)) > 0.80
