@@ -54,6 +54,30 @@ print(json.dumps({{
 """
 
 
+#: how the ``--released`` folder of the published page was prepared
+HOW_IT_WAS_RUN = (
+    "The released code (GitHub ijcai2023/UNI_KD, commit 09e9a1d) was exported "
+    "with `git archive`; its only changes are two one-line patches that make "
+    "`import wandb` optional (wandb logs only inside the released `train()`, "
+    "which is not called). The timing script converts our UCI-HAR subjects to "
+    "the AdaTime `.pt` files the released loader reads, builds the released "
+    "trainers from the released scripts' own argument defaults plus "
+    "`--device cpu` (DANN: `trainer.cross_domain_trainer` with "
+    "`--da_method DANN`, teacher `feature_dim` 64; UNI-KD: "
+    "`proposed_uda_kd.adv_cross_domain_kd_trainer`, student `feature_dim` 16, "
+    "the teacher loaded as the released script loads it), and runs the released "
+    "epoch loop: `fix_randomness(seed)`, `load_data`, then per epoch "
+    "`algorithm.train()` and `algorithm.update(...)` over "
+    "`zip(src_train_dl, trg_train_dl)`. torchvision's `Normalize(0, 1)` in the "
+    "released data set is replaced by the same arithmetic, because the only "
+    "torchvision wheel here is a CUDA build that does not import beside the CPU "
+    "torch. The released loop drops the last partial batch (6 steps per epoch "
+    "on 2->11); skkd covers the source set (7 steps). The released UNI-KD step "
+    "runs the student backbone 3 times and backward 3 times per batch (skkd: 2 "
+    "and 2), and its teacher forwards keep their autograd graph."
+)
+
+
 def _log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -231,7 +255,7 @@ def main(argv=None):
         f"{args.repeats - 1}, alternating which side goes first. Times are of the "
         "training loop alone (released: its epoch loop including its data "
         "loader; skkd: `fit`), after a one-epoch warm-up in the same process. "
-        "Numbers from `released.csv`."
+        "Numbers from `released.csv`.\n\n" + HOW_IT_WAS_RUN
     )
     write_report(
         out / "released.md",
