@@ -12,6 +12,7 @@ the last partial batch (6 steps per epoch on 2->11) where skkd covers the
 source set (7 steps), so the report gives fit time and time per step.
 """
 
+import itertools
 import json
 import os
 import statistics
@@ -26,6 +27,14 @@ from ._report import environment, markdown_table, write_csv, write_report
 
 __all__ = ["main", "time_skkd"]
 
+#: the sides of a paired run: the released code, skkd as shipped, and skkd
+#: dropping the last partial batch as the released loaders do
+SIDES = ("released", "skkd", "skkd-drop-last")
+VARIANTS = {
+    "skkd": "default (every source window)",
+    "skkd-drop-last": "iterator_train__drop_last=True",
+}
+
 _SKKD_SCRIPT = """
 import json, time
 import torch
@@ -35,8 +44,10 @@ from skkd import DANNClassifier, UniKDClassifier
 from skkd.datasets import load_har_scenario
 d = load_har_scenario("2->11")
 fit = (d.X_src, d.y_src, d.X_tgt)
-teacher_kw = dict(module__widths=(64, 128, 128), random_state={seed})
-student_kw = dict(module__widths=(16, 32, 32), random_state={seed})
+# drop_last: the released loaders drop the last partial batch of each epoch
+common = dict(random_state={seed}, iterator_train__drop_last={drop_last})
+teacher_kw = dict(module__widths=(64, 128, 128), **common)
+student_kw = dict(module__widths=(16, 32, 32), **common)
 warm = DANNClassifier(max_epochs=1, **teacher_kw).fit(*fit)
 UniKDClassifier(FrozenEstimator(warm), max_epochs=1, **student_kw).fit(*fit)
 out = {{}}
@@ -82,7 +93,7 @@ def _log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def time_skkd(threads=2, seed=0, epochs=10):
+def time_skkd(threads=2, seed=0, epochs=10, drop_last=False):
     """Time skkd's DANN teacher and UNI-KD student fits in a fresh process.
 
     Parameters
@@ -93,6 +104,10 @@ def time_skkd(threads=2, seed=0, epochs=10):
         ``random_state`` of both fits.
     epochs : int, default=10
         ``max_epochs`` of both fits.
+    drop_last : bool, default=False
+        Drop each epoch's last partial source batch, as the released loaders
+        do (``iterator_train__drop_last=True``): then both sides take the
+        same number of steps.
 
     Returns
     -------
@@ -104,7 +119,9 @@ def time_skkd(threads=2, seed=0, epochs=10):
     >>> time_skkd(epochs=1)["dann"]["steps"]  # doctest: +SKIP
     7
     """
-    script = _SKKD_SCRIPT.format(threads=threads, seed=seed, epochs=epochs)
+    script = _SKKD_SCRIPT.format(
+        threads=threads, seed=seed, epochs=epochs, drop_last=bool(drop_last)
+    )
     done = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
     )
@@ -189,18 +206,21 @@ def main(argv=None):
     start = time.perf_counter()
     rows = []
     for run in range(args.repeats):
-        order = ("released", "skkd") if run % 2 == 0 else ("skkd", "released")
+        order = SIDES if run % 2 == 0 else SIDES[::-1]
         result = {}
         for side in order:
-            if side == "skkd":
-                result[side] = time_skkd(args.threads, seed=run, epochs=args.epochs)
-            else:
+            if side == "released":
                 result[side] = _time_released(folder, args.threads, run, args.epochs)
-        for phase in ("dann", "unikd"):
-            ours, theirs = result["skkd"][phase], result["released"][phase]
+            else:
+                result[side] = time_skkd(
+                    args.threads, run, args.epochs, drop_last=side.endswith("last")
+                )
+        for skkd_side, phase in itertools.product(SIDES[1:], ("dann", "unikd")):
+            ours, theirs = result[skkd_side][phase], result["released"][phase]
             rows.append(
                 {
                     "phase": phase,
+                    "skkd": skkd_side,
                     "run": run,
                     "first": order[0],
                     "released_s": theirs["seconds"],
@@ -214,16 +234,18 @@ def main(argv=None):
             )
             _log(
                 f"[{run + 1}/{args.repeats}] {phase}: released "
-                f"{theirs['seconds']:.2f} s, skkd {ours['seconds']:.2f} s"
+                f"{theirs['seconds']:.2f} s, {skkd_side} {ours['seconds']:.2f} s"
             )
     out = output_folder(args, "released")
     write_csv(out / "released.csv", rows)
     summary = []
-    for phase, name in (("dann", "DANN teacher"), ("unikd", "UNI-KD student")):
-        mine = [r for r in rows if r["phase"] == phase]
+    phases = (("dann", "DANN teacher"), ("unikd", "UNI-KD student"))
+    for skkd_side, (phase, name) in itertools.product(SIDES[1:], phases):
+        mine = [r for r in rows if r["phase"] == phase and r["skkd"] == skkd_side]
         summary.append(
             {
                 "phase": name,
+                "skkd": VARIANTS[skkd_side],
                 "released_s": statistics.median(r["released_s"] for r in mine),
                 "skkd_s": statistics.median(r["skkd_s"] for r in mine),
                 "fit_ratio": statistics.median(r["fit_ratio"] for r in mine),
@@ -233,9 +255,10 @@ def main(argv=None):
         )
     table = markdown_table(
         summary,
-        ["phase", "released_s", "skkd_s", "fit_ratio", "step_ratio", "steps"],
+        ["phase", "skkd", "released_s", "skkd_s", "fit_ratio", "step_ratio", "steps"],
         [
             "fit",
+            "skkd setting",
             "released (s)",
             "skkd (s)",
             "skkd / released, fit",
@@ -245,8 +268,26 @@ def main(argv=None):
     )
     runs = markdown_table(
         rows,
-        ["phase", "run", "first", "released_s", "skkd_s", "fit_ratio", "step_ratio"],
-        ["fit", "run", "ran first", "released (s)", "skkd (s)", "fit ratio", "step"],
+        [
+            "phase",
+            "skkd",
+            "run",
+            "first",
+            "released_s",
+            "skkd_s",
+            "fit_ratio",
+            "step_ratio",
+        ],
+        [
+            "fit",
+            "skkd",
+            "run",
+            "ran first",
+            "released (s)",
+            "skkd (s)",
+            "fit ratio",
+            "step",
+        ],
     )
     intro = (
         f"UCI-HAR 2->11, {args.epochs} epochs, {args.threads} torch thread(s), "

@@ -305,9 +305,14 @@ class BaseTimeSeriesClassifier(
         return []
 
     def _set_training(self, training=True):
-        super()._set_training(training)
-        for name in self.frozen_modules():
-            getattr(self, name + "_").eval()
+        # skorch switches every module on every step; a recursive .train() of
+        # an unchanged module is pure overhead, and frozen modules stay in eval
+        frozen = set(self.frozen_modules())
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_")
+            mode = training and name not in frozen
+            if isinstance(module, nn.Module) and module.training != mode:
+                module.train(mode)
 
     def get_all_learnable_params(self):
         frozen = set(self.frozen_modules())

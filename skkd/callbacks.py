@@ -240,6 +240,21 @@ def _caller_stacklevel():
     return 1
 
 
+def _cloned(state):
+    """A copy of a (module or optimizer) state dict: tensors cloned, the rest
+    deep-copied (cheaper than ``copy.deepcopy`` of the whole dict)."""
+    if torch.is_tensor(state):
+        return state.detach().clone()
+    if isinstance(state, dict):
+        copied = type(state)((k, _cloned(v)) for k, v in state.items())
+        if hasattr(state, "_metadata"):  # module versions, read when loading
+            copied._metadata = copy.deepcopy(state._metadata)
+        return copied
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cloned(v) for v in state)
+    return copy.deepcopy(state)
+
+
 def _trained_names(net):
     frozen = set(net.frozen_modules())
     return [m for m in net._modules if m not in frozen] + list(net._optimizers)
@@ -271,7 +286,7 @@ class EpochRollback(Callback):
     def on_epoch_begin(self, net, **kwargs):
         # the frozen teacher never changes: trained modules and optimizers only
         self.snapshot = {
-            name: copy.deepcopy(getattr(net, name + "_").state_dict())
+            name: _cloned(getattr(net, name + "_").state_dict())
             for name in _trained_names(net)
         }
 
