@@ -7,22 +7,12 @@ seeding, and a training step made of declared stages
 (:class:`skkd.stages.Stage`). :class:`skkd.distillers.base.BaseDistiller` adds
 the frozen teacher.
 
-Hooks a method may override (the complete list):
-
-- :meth:`~BaseTimeSeriesClassifier.compute_losses` -- the loss terms of a
-  one-stage step (the default step);
-- :meth:`~BaseTimeSeriesClassifier.training_stages` -- several stages, each a
-  loss and the optimizers it steps;
-- :meth:`~BaseTimeSeriesClassifier.prepare_fit` -- validate hyperparameters
-  and derive data-dependent settings before the modules are built;
-- ``initialize_module`` (skorch) with
-  :meth:`~BaseTimeSeriesClassifier.initialize_component` for extra modules,
-  and :meth:`~BaseTimeSeriesClassifier.optimizer_groups` for extra optimizers;
-- :meth:`~BaseTimeSeriesClassifier.frozen_modules` -- modules never trained;
-- :meth:`~skkd.persistence.PersistenceMixin.restore_structure` -- reshape
-  modules before a checkpoint loads (pruned networks);
-- ``BaseDistiller.teacher_forward`` -- every teacher output a method reads;
-- ``__sklearn_tags__`` -- capabilities (:class:`skkd.tags.TimeSeriesTags`).
+The hooks a method may override are listed, with a complete example, in
+the developers' guide (``docs/developers.rst``): ``compute_losses`` or
+``training_stages``, ``prepare_fit``, ``initialize_module`` (with
+``initialize_component`` and ``optimizer_groups``), ``frozen_modules``,
+``restore_structure``, ``BaseDistiller.teacher_forward`` and
+``__sklearn_tags__``.
 """
 
 import copy

@@ -1,4 +1,4 @@
-"""Scores of the skkd benchmarks, and scorers for model selection without labels.
+"""Target-domain scores (macro-F1, accuracy) and label-free selection scorers.
 
 Convention: a method is scored on the FULL target test set (the target
 subject's whole test split), never on a subsample, and the headline number is

@@ -72,6 +72,8 @@ def test_bench_of_a_non_editable_install_runs_from_the_checkout_root(
         "memkd",
         "memory",
         "overhead",
+        "released",
+        "revisions",
         "selection",
         "speed",
     ]

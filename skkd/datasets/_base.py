@@ -40,8 +40,10 @@ def get_data_home(data_home=None):
     --------
     >>> from pathlib import Path
     >>> from skkd.datasets import get_data_home
-    >>> get_data_home("/tmp/my_data").as_posix()
-    '/tmp/my_data'
+    >>> get_data_home("../shared/data/uci_har").as_posix()
+    '../shared/data/uci_har'
+    >>> get_data_home("~/my_data") == Path.home() / "my_data"
+    True
     >>> isinstance(get_data_home(), Path)  # SKKD_DATA or ~/skkd_data
     True
     """
