@@ -1,33 +1,36 @@
 """``skkd bench har``: the UNI-KD (IJCAI 2023) UCI-HAR cross-subject benchmark.
 
-One job is one (scenario, seed): it trains the DANN teacher once (target
-labels never used), then every requested student method on the same data and
-teacher, and returns one row per method scored on the FULL target test set
-(macro-F1 and accuracy, in %), plus the released code's truncated scoring for
-comparison. Rows stream into ``har.csv`` (resumable); ``har.md`` and
-``har.png`` are rebuilt from the whole CSV.
+One job is one (scenario, seed): it trains the label-free teacher once (DANN
+by default, ``--teacher`` for another; target labels never used), then every
+requested student method on the same data and teacher, and returns one row
+per method scored on the FULL target test set (macro-F1 and accuracy, in %),
+plus the released code's truncated scoring for comparison. Rows stream into
+``har.csv`` (resumable); ``har.md`` and ``har.png`` are rebuilt from the
+whole CSV.
 """
 
 import ast
-import os
 import sys
 import time
-from pathlib import Path
-
-import joblib
 
 from ._cli import output_folder, suite_parser
 from ._report import bar_plot, environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
+from ._teachers import (
+    DEFAULT_TEACHER,
+    TEACHERS,
+    add_teacher_arguments,
+    load_or_fit_teacher,
+    teacher_name,
+)
 
 __all__ = ["METHODS", "PUBLISHED", "available_methods", "main", "run_scenario"]
 
-TEACHER_WIDTHS = (64, 128, 128)
 STUDENT_WIDTHS = (16, 32, 32)
 #: the released code's test loader drops the last partial batch of this size
 RELEASED_BATCH_SIZE = 32
 #: CSV fields that identify one job (``methods`` lists what it still had to run)
-JOB_KEY = ("tag", "variant", "scenario", "seed", "epochs", "methods")
+JOB_KEY = ("tag", "variant", "teacher", "scenario", "seed", "epochs", "methods")
 
 #: Published UCI-HAR macro-F1 (%), Xu et al., "Distilling Universal and Joint
 #: Knowledge for Cross-Domain Model Compression on Time Series Data", IJCAI 2023:
@@ -50,7 +53,8 @@ RELEASED_CODE = {
     "unikd": (81.39, 90.41, 85.90),
 }
 
-#: method -> (display name, teacher it distils: None, "dann" or "source")
+#: method -> (display name, teacher it distils: None, "dann" (the label-free
+#: teacher chosen with ``--teacher``, DANN by default) or "source")
 METHODS = {
     "teacher": ("Teacher (DANN, 64/128/128)", None),
     "source_only": ("Student, source only", None),
@@ -182,65 +186,6 @@ def parse_variant(variant):
     return params
 
 
-def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
-    """A fitted HAR teacher and its fit seconds, from ``cache`` when there.
-
-    Parameters
-    ----------
-    kind : {"dann", "source"}
-        A :class:`~skkd.DANNClassifier` (fitted with the unlabelled target
-        series) or a source-only :class:`~skkd.TimeSeriesClassifier`, both
-        CNN1D with :data:`TEACHER_WIDTHS`.
-    scenario : str
-        UCI-HAR ``"source->target"`` subjects (for the cache file name).
-    seed, epochs : int
-        ``random_state`` and ``max_epochs``.
-    data : skkd.datasets.DomainShiftData
-        The scenario's arrays.
-    cache : str, optional
-        Folder of cached teachers (``{kind}-{scenario}-seed{seed}-ep{epochs}.pkl``),
-        shared by ``skkd bench har`` and ``skkd bench itmc``.
-
-    Returns
-    -------
-    teacher, seconds : fitted estimator, float
-
-    Examples
-    --------
-    >>> from skkd.datasets import load_har_scenario
-    >>> data = load_har_scenario("2->11")
-    >>> teacher, seconds = load_or_fit_teacher("source", "2->11", 0, 1, data)
-    >>> teacher.classes_.tolist()
-    [0, 1, 2, 3, 4, 5]
-    """
-    from skkd import DANNClassifier, TimeSeriesClassifier
-    from skkd.nn import CNN1D
-
-    path = None
-    if cache:
-        name = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}-ep{epochs}.pkl"
-        path = Path(cache) / name
-        if path.exists():
-            return joblib.load(path)
-    cls = DANNClassifier if kind == "dann" else TimeSeriesClassifier
-    model = cls(
-        module=CNN1D,
-        module__widths=TEACHER_WIDTHS,
-        max_epochs=epochs,
-        random_state=seed,
-    )
-    start = time.perf_counter()
-    model.fit(data.X_src, data.y_src, *([data.X_tgt] if kind == "dann" else []))
-    result = (model, time.perf_counter() - start)
-    if path is not None:
-        # write then rename: a parallel job never reads a half-written file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        joblib.dump(result, tmp)
-        os.replace(tmp, path)
-    return result
-
-
 def run_scenario(
     scenario,
     seed,
@@ -252,6 +197,7 @@ def run_scenario(
     threads=1,
     teacher_epochs=None,
     teacher_cache=None,
+    teacher=DEFAULT_TEACHER,
 ):
     """Train the teacher(s) and the student methods on one scenario and seed.
 
@@ -280,6 +226,10 @@ def run_scenario(
     teacher_cache : str, optional
         Folder where fitted teachers are stored and reused (key: kind,
         scenario, seed, epochs), so ablations distil the very same teacher.
+    teacher : str, default="dann"
+        Name of the label-free teacher (the ``"teacher"`` row, distilled by
+        the methods whose teacher is ``"dann"`` in :data:`METHODS`); see
+        :func:`benchmarks._teachers.load_or_fit_teacher`.
 
     Returns
     -------
@@ -301,7 +251,7 @@ def run_scenario(
     torch.set_num_threads(threads)
     methods = methods.split()
     data = load_har_scenario(scenario, data_home=data_home)
-    where = f"[har {scenario} seed {seed}{'' if tag == 'default' else ' ' + tag}]"
+    where = job_label("har", scenario, seed, tag, teacher)
     teacher_epochs = epochs if teacher_epochs is None else teacher_epochs
 
     def timed_fit(estimator, *args):
@@ -313,11 +263,12 @@ def run_scenario(
     needs = {METHODS[m][1] for m in methods} | (
         {"dann"} if "teacher" in methods else set()
     )
-    # each teacher is trained once per job and shared (the DANN one is also
-    # the "teacher" row); with a cache, once per (scenario, seed, epochs)
+    # each teacher is trained once per job and shared (the label-free one is
+    # also the "teacher" row); with a cache, once per (scenario, seed, epochs)
+    names = {"dann": teacher, "source": "source"}
     for kind in sorted(needs - {None}):
         teachers[kind], teacher_seconds[kind] = load_or_fit_teacher(
-            kind, scenario, seed, teacher_epochs, data, teacher_cache
+            names[kind], scenario, seed, teacher_epochs, data, teacher_cache
         )
 
     params = parse_variant(variant)
@@ -350,8 +301,18 @@ def run_scenario(
 # ----------------------------------------------------------------- report
 
 
+def job_label(suite, scenario, seed, tag, teacher):
+    """How a job names itself in log lines: ``[har 2->11 seed 0 abl vada]``."""
+    extra = [x for x in (tag, teacher) if x not in ("default", DEFAULT_TEACHER)]
+    return f"[{' '.join([suite, scenario, 'seed', str(seed), *extra])}]"
+
+
 def _ok_rows(rows, epochs, keys=("method",)):
-    """Last ok row per (tag, variant, scenario, seed, *keys) at ``epochs``."""
+    """Last ok row per (tag, variant, teacher, scenario, seed, *keys) at ``epochs``.
+
+    A row without a ``teacher`` cell (written before ``--teacher`` existed)
+    distilled the default DANN teacher: its ``teacher`` is set to ``"dann"``.
+    """
     latest = {}
     for r in rows:
         if r.get("status") != "ok" or r.get("method") in ("", None):
@@ -359,9 +320,10 @@ def _ok_rows(rows, epochs, keys=("method",)):
         if r.get("epochs") != epochs:
             continue
         variant = "" if r.get("variant") is None else str(r.get("variant"))
-        k = (str(r["tag"]), variant, str(r["scenario"]), r["seed"])
+        teacher = str(r.get("teacher") or DEFAULT_TEACHER)
+        k = (str(r["tag"]), variant, teacher, str(r["scenario"]), r["seed"])
         k += tuple(str(r[key]) for key in keys)
-        latest[k] = {**r, "variant": variant, "tag": str(r["tag"])}
+        latest[k] = {**r, "variant": variant, "tag": str(r["tag"]), "teacher": teacher}
     return list(latest.values())
 
 
@@ -382,8 +344,226 @@ def _group_average(cells, scenarios, metric):
     return mean_std(per_seed) if per_seed else None
 
 
+#: columns (keys of :func:`group_row`) and headers of a scenario-group table
+GROUP_COLUMNS = ["method", "main", "additional", "all", "run"]
+GROUP_HEADERS = ["method", "main 5", "additional 5", "all 10", "scenarios run"]
+
+
+def group_row(label, cells, metric="macro_f1"):
+    """One table row: ``metric`` averaged over the paper's scenario groups.
+
+    Parameters
+    ----------
+    label : str
+        The row's ``method`` cell.
+    cells : dict
+        ``(scenario, seed) -> row``.
+    metric : str, default="macro_f1"
+
+    Returns
+    -------
+    row : dict
+        ``method``; ``main``, ``additional`` and ``all`` (the main 5, the
+        additional 5 and all 10 UNI-KD scenarios: ``"-"`` until every
+        scenario of the group ran); ``run`` (the scenarios run). Each is the
+        per-seed mean over the group's scenarios, then mean ± std over seeds.
+
+    Examples
+    --------
+    >>> cells = {("2->11", 0): {"macro_f1": 80.0}, ("2->11", 1): {"macro_f1": 84.0}}
+    >>> row = group_row("KD", cells)
+    >>> row["main"], row["run"]
+    ('-', (82.0, 2.8284271247461903))
+    """
+    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
+
+    groups = {
+        "main": list(HAR_MAIN_SCENARIOS),
+        "additional": list(HAR_ADDITIONAL_SCENARIOS),
+        "all": [*HAR_MAIN_SCENARIOS, *HAR_ADDITIONAL_SCENARIOS],
+    }
+    ran = {k[0] for k in cells}
+    row = {"method": label, "run": _group_average(cells, sorted(ran), metric)}
+    for name, group in groups.items():
+        complete = set(group) <= ran
+        row[name] = _group_average(cells, group, metric) if complete else "-"
+    return row
+
+
+def _by_method(rows, methods):
+    """``method -> {(scenario, seed): row}`` for the ``methods`` in ``rows``."""
+    return {
+        m: {(r["scenario"], r["seed"]): r for r in rows if r["method"] == m}
+        for m in methods
+        if any(r["method"] == m for r in rows)
+    }
+
+
+def label_picked(by_method, students):
+    """The teacher picked per scenario WITH target labels, and its students.
+
+    Not a label-free result: per scenario, the seed whose teacher has the
+    best target macro-F1 (the lowest such seed on ties), as a paper that
+    reports its best teacher does; the students are the rows of that seed,
+    i.e. distilled from the picked teacher. Nothing is retrained.
+
+    Parameters
+    ----------
+    by_method : dict
+        ``method -> {(scenario, seed): row}``, with a ``"teacher"`` entry.
+    students : sequence of str
+        Methods whose rows of the picked seed are returned.
+
+    Returns
+    -------
+    picked : dict
+        ``scenario -> seed``.
+    cells : dict
+        ``method -> {(scenario, 0): row}`` for ``"teacher"`` and each of
+        ``students`` present (one cell per scenario, under seed 0).
+
+    Examples
+    --------
+    >>> by = {"teacher": {("2->11", 0): {"macro_f1": 70.0},
+    ...                   ("2->11", 1): {"macro_f1": 90.0}},
+    ...       "kd": {("2->11", 0): {"macro_f1": 75.0},
+    ...              ("2->11", 1): {"macro_f1": 85.0}}}
+    >>> picked, cells = label_picked(by, ["kd", "unikd"])
+    >>> picked, cells["kd"][("2->11", 0)]["macro_f1"], sorted(cells)
+    ({'2->11': 1}, 85.0, ['kd', 'teacher'])
+    """
+    teacher = by_method.get("teacher", {})
+    picked = {}
+    for (scenario, seed), r in sorted(teacher.items()):
+        best = picked.get(scenario)
+        if best is None or r["macro_f1"] > teacher[(scenario, best)]["macro_f1"]:
+            picked[scenario] = seed
+    cells = {}
+    for m in ["teacher", *students]:
+        if m in by_method:
+            rows = by_method[m]
+            cells[m] = {
+                (sc, 0): rows[(sc, seed)]
+                for sc, seed in picked.items()
+                if (sc, seed) in rows
+            }
+    return picked, cells
+
+
+def teacher_section(name, by_method, labels, students, scope=""):
+    """Report section of one label-free teacher: its rows and the label-picked ones.
+
+    Parameters
+    ----------
+    name : str
+        Teacher name (``--teacher``, see :mod:`benchmarks._teachers`).
+    by_method : dict
+        ``method -> {(scenario, seed): row}`` of this teacher's runs, with
+        the teacher's own scores under ``"teacher"``.
+    labels : dict
+        ``method -> display name``.
+    students : sequence of str
+        Methods shown as distilled from the teacher picked with labels.
+    scope : str, default=""
+        Added to the description (e.g. the budget).
+
+    Returns
+    -------
+    section : (str, str)
+        Heading and Markdown body.
+
+    Examples
+    --------
+    >>> by = {"teacher": {("2->11", 0): {"macro_f1": 70.0}},
+    ...       "kd": {("2->11", 0): {"macro_f1": 75.0}}}
+    >>> heading, body = teacher_section("vada", by, {"kd": "KD"}, ["kd"])
+    >>> heading
+    'Teacher `vada`: macro-F1 (%) of the teacher and its students'
+    >>> "| Teacher picked per scenario with target labels" in body
+    True
+    """
+    kind = name if name in TEACHERS else "ensemble"
+    label = f"Teacher ({name})"
+    table = [
+        group_row(label if m == "teacher" else labels[m], cells)
+        for m, cells in by_method.items()
+    ]
+    picked, cells = label_picked(by_method, students)
+    picked_rows = []
+    for m, c in cells.items():
+        row = group_row(
+            "Teacher picked per scenario with target labels (not label-free; "
+            "for comparison with the paper)"
+            if m == "teacher"
+            else f"{labels[m]}, distilled from the picked teacher",
+            c,
+        )
+        # one cell per scenario: a mean over scenarios, no spread over seeds
+        picked_rows.append(
+            {k: v[0] if isinstance(v, tuple) else v for k, v in row.items()}
+        )
+    seeds = ", ".join(f"{sc} seed {seed}" for sc, seed in picked.items())
+    body = (
+        f"`--teacher {name}`: {TEACHERS[kind]}; trained without target labels"
+        f"{scope}. Macro-F1 (%) on the full target test set: per-seed mean over "
+        "the scenarios of the group, then mean ± std over seeds (a group shows "
+        "`-` until all its scenarios ran).\n\n"
+        + markdown_table(table, GROUP_COLUMNS, GROUP_HEADERS)
+    )
+    if picked_rows:
+        body += (
+            "\n\nNot label-free, for comparison with papers that report their best "
+            "teacher: per scenario, the seed whose teacher has the best target "
+            f"macro-F1 (picked: {seeds}) and the students of that seed, distilled "
+            "from it (no retraining); mean over the scenarios of the group.\n\n"
+            + markdown_table(picked_rows, GROUP_COLUMNS, GROUP_HEADERS)
+        )
+    return f"Teacher `{name}`: macro-F1 (%) of the teacher and its students", body
+
+
+def _teacher_order(names):
+    """Teacher names in :data:`TEACHERS` order, others (``ensemble-N``) after."""
+    known = list(TEACHERS)
+    return sorted(
+        names, key=lambda n: (known.index(n) if n in known else len(known), n)
+    )
+
+
+def other_teachers_note(rows):
+    """A sentence for the report's intro when rows of other teachers exist.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The suite's CSV rows.
+
+    Returns
+    -------
+    note : str
+        Empty when every row distilled the default DANN teacher.
+
+    Examples
+    --------
+    >>> note = other_teachers_note([{"teacher": "dann"}, {"teacher": "vada"}])
+    >>> note.split(":")[1]
+    ' vada) appear in their own sections only.'
+    """
+    others = {r.get("teacher") for r in rows} - {"", None, DEFAULT_TEACHER}
+    if not others:
+        return ""
+    return (
+        " Rows of other label-free teachers (`--teacher`: "
+        f"{', '.join(_teacher_order(others))}) appear in their own sections only."
+    )
+
+
 def build_report(rows, epochs, scenarios_order):
     """Tables (Markdown) and plot data of the HAR benchmark, from CSV rows.
+
+    The main tables show the default run (tag ``default``, the ``dann``
+    teacher). When the CSV holds rows of other teachers (``--teacher``), each
+    teacher gets a section (:func:`teacher_section`) with the teacher picked
+    per scenario with target labels.
 
     Parameters
     ----------
@@ -411,80 +591,47 @@ def build_report(rows, epochs, scenarios_order):
     >>> plot["categories"]
     ['KD (Hinton)']
     """
-    from skkd.datasets import HAR_ADDITIONAL_SCENARIOS, HAR_MAIN_SCENARIOS
-
     ok = _ok_rows(rows, epochs)
-    default = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
+    runs = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
+    default = [r for r in runs if r["teacher"] == DEFAULT_TEACHER]
     present = {r["scenario"] for r in ok}
     scenarios = [s for s in scenarios_order if s in present]
     scenarios += sorted(present - set(scenarios))
-    groups = {
-        "main 5": [s for s in HAR_MAIN_SCENARIOS],
-        "additional 5": [s for s in HAR_ADDITIONAL_SCENARIOS],
-        "all 10": [*HAR_MAIN_SCENARIOS, *HAR_ADDITIONAL_SCENARIOS],
-    }
-    methods = [m for m in METHODS if any(r["method"] == m for r in default)]
-    by_method = {
-        m: {(r["scenario"], r["seed"]): r for r in default if r["method"] == m}
-        for m in methods
-    }
-
-    def averages(cells, metric):
-        out = {}
-        for name, group in groups.items():
-            complete = all(any(k[0] == s for k in cells) for s in group)
-            # "-" until every scenario of the group ran
-            out[name] = _group_average(cells, group, metric) if complete else "-"
-        run = sorted({k[0] for k in cells})
-        out["run"] = _group_average(cells, run, metric)
-        return out
+    by_method = _by_method(default, METHODS)
+    methods = list(by_method)
 
     # main table: methods x scenarios, then group averages and published numbers
     table_rows, trunc_rows, info_rows = [], [], []
     plot_means, plot_stds, paper = [], [], []
     for m in methods:
         cells = by_method[m]
-        row = {"method": METHODS[m][0]}
+        row = group_row(METHODS[m][0], cells)
         for sc in scenarios:
             values = [r["macro_f1"] for (s, _), r in cells.items() if s == sc]
             row[sc] = mean_std(values) if values else None
-        avg = averages(cells, "macro_f1")
-        row.update(
-            {
-                "main": avg["main 5"],
-                "additional": avg["additional 5"],
-                "all": avg["all 10"],
-                "run": avg["run"],
-                "paper_avg10": PUBLISHED.get(m, {}).get("avg10"),
-                "paper_additional": PUBLISHED.get(m, {}).get("additional"),
-            }
-        )
+        row["paper_avg10"] = PUBLISHED.get(m, {}).get("avg10")
+        row["paper_additional"] = PUBLISHED.get(m, {}).get("additional")
         table_rows.append(row)
-        headline = avg["run"] if avg["all 10"] == "-" else avg["all 10"]
+        headline = row["run"] if row["all"] == "-" else row["all"]
         headline = headline or (float("nan"), 0.0)
         plot_means.append(headline[0])
         plot_stds.append(headline[1])
         paper.append(PUBLISHED.get(m, {}).get("avg10", float("nan")))
 
-        tavg = averages(cells, "macro_f1_truncated")
         released = RELEASED_CODE.get(m, (None, None, None))
         trunc_rows.append(
             {
-                "method": METHODS[m][0],
-                "main": tavg["main 5"],
-                "additional": tavg["additional 5"],
-                "all": tavg["all 10"],
-                "run": tavg["run"],
+                **group_row(METHODS[m][0], cells, "macro_f1_truncated"),
                 "released": " / ".join(f"{v:.2f}" for v in released if v) or "",
             }
         )
-        aavg = averages(cells, "accuracy")
+        acc = group_row(METHODS[m][0], cells, "accuracy")
         all_rows = list(cells.values())
         fit = sorted(r["fit_seconds"] for r in all_rows)
         info_rows.append(
             {
                 "method": METHODS[m][0],
-                "acc": aavg["run"] if aavg["all 10"] == "-" else aavg["all 10"],
+                "acc": acc["run"] if acc["all"] == "-" else acc["all"],
                 "params": f"{int(all_rows[0]['params']):,}",
                 "fit": fit[len(fit) // 2],
                 "runs": len(all_rows),
@@ -513,15 +660,8 @@ def build_report(rows, epochs, scenarios_order):
             "its own teachers and scoring, from specs/unikd.md).\n\n"
             + markdown_table(
                 trunc_rows,
-                ["method", "main", "additional", "all", "run", "released"],
-                [
-                    "method",
-                    "main 5",
-                    "additional 5",
-                    "all 10",
-                    "scenarios run",
-                    "released code",
-                ],
+                [*GROUP_COLUMNS, "released"],
+                [*GROUP_HEADERS, "released code"],
             ),
         ),
         (
@@ -537,20 +677,31 @@ def build_report(rows, epochs, scenarios_order):
         ),
     ]
 
-    # ablations: each method of a non-default tag (a UNI-KD variant, another
-    # teacher recipe ...) against the same method of the default run, same runs
-    tags = sorted({(r["tag"], r["variant"]) for r in ok if r["tag"] != "default"})
-    for tag, variant in tags:
-        tagged = [r for r in ok if (r["tag"], r["variant"]) == (tag, variant)]
+    # one section per label-free teacher, once the CSV holds several
+    teachers = _teacher_order({r["teacher"] for r in runs})
+    if teachers != [DEFAULT_TEACHER]:
+        labels = {m: v[0] for m, v in METHODS.items()}
+        for name in teachers:
+            mine = _by_method([r for r in runs if r["teacher"] == name], METHODS)
+            sections.append(teacher_section(name, mine, labels, ["unikd", "kd"]))
+
+    # ablations: each method of a non-default tag (a UNI-KD variant, other
+    # teacher epochs ...) against the same method of the default run of the
+    # same teacher, on the same runs
+    tags = {(r["tag"], r["variant"], r["teacher"]) for r in ok if r["tag"] != "default"}
+    for tag, variant, teacher in sorted(tags):
+        tagged = [
+            r
+            for r in ok
+            if (r["tag"], r["variant"], r["teacher"]) == (tag, variant, teacher)
+        ]
+        reference = _by_method([r for r in runs if r["teacher"] == teacher], METHODS)
         ran = sorted({r["scenario"] for r in tagged})
         abl_rows = []
-        for method in [m for m in METHODS if any(r["method"] == m for r in tagged)]:
-            variant_cells = {
-                (r["scenario"], r["seed"]): r for r in tagged if r["method"] == method
-            }
+        for method, variant_cells in _by_method(tagged, METHODS).items():
             for label, cells in (
                 (f"{METHODS[method][0]}, {tag}", variant_cells),
-                (f"{METHODS[method][0]}, default", by_method.get(method, {})),
+                (f"{METHODS[method][0]}, default", reference.get(method, {})),
             ):
                 shared = {k: v for k, v in cells.items() if k in variant_cells}
                 abl_rows.append(
@@ -561,11 +712,12 @@ def build_report(rows, epochs, scenarios_order):
                         "runs": len(shared),
                     }
                 )
+        of = "" if teacher == DEFAULT_TEACHER else f" (teacher `{teacher}`)"
         sections.append(
             (
-                f"Ablation `{tag}`",
-                f"`{variant or 'defaults'}` (tag `{tag}`) against the default run "
-                f"on the same scenarios ({', '.join(ran)}) and seeds; "
+                f"Ablation `{tag}`{of}",
+                f"`{variant or 'defaults'}` (tag `{tag}`) against the default run"
+                f"{of} on the same scenarios ({', '.join(ran)}) and seeds; "
                 "macro-F1 (%), per-seed mean over these scenarios, mean ± std "
                 "over seeds.\n\n"
                 + markdown_table(
@@ -576,7 +728,7 @@ def build_report(rows, epochs, scenarios_order):
             )
         )
 
-    complete = all(averages(by_method[m], "macro_f1")["all 10"] != "-" for m in methods)
+    complete = all(group_row("", by_method[m])["all"] != "-" for m in methods)
     what = "all 10 scenarios" if complete and methods else "the scenarios run"
     series = {f"skkd, mean over {what} (± std over seeds)": (plot_means, plot_stds)}
     if what == "all 10 scenarios":  # published numbers are 10-scenario averages
@@ -623,7 +775,8 @@ def _parser():
         "--teacher-epochs",
         type=int,
         default=None,
-        help="epochs of the teachers (default: --epochs); needs --tag",
+        help="epochs of the teachers (default: --epochs; --teacher dann-adatime "
+        "always trains its recipe's 40); needs --tag",
     )
     p.add_argument("--tag", default="default", help="label of an ablation run")
     p.add_argument(
@@ -633,7 +786,7 @@ def _parser():
         metavar="KEY=VALUE",
         help="extra UniKDClassifier parameters (needs --tag)",
     )
-    return p
+    return add_teacher_arguments(p)
 
 
 def main(argv=None):
@@ -662,6 +815,7 @@ def main(argv=None):
     if args.quick:
         args.scenarios, args.seeds, args.epochs = ["2->11"], [0], 2
     out = output_folder(args, "har")
+    teacher = teacher_name(args.teacher, args.ensemble_members)
     variant = " ".join(args.variant)
     try:
         parse_variant(variant)
@@ -684,20 +838,30 @@ def main(argv=None):
 
     csv_path = out / "har.csv"
     done = {
-        (str(r["tag"]), str(r["variant"]), str(r["scenario"]), r["seed"], r["method"])
+        (
+            r["tag"],
+            r["variant"],
+            r["teacher"],
+            str(r["scenario"]),
+            r["seed"],
+            r["method"],
+        )
         for r in _ok_rows(read_rows(csv_path), args.epochs)
     }
     jobs = []
     for scenario in args.scenarios:
         for seed in args.seeds:
             todo = [
-                m for m in methods if (args.tag, variant, scenario, seed, m) not in done
+                m
+                for m in methods
+                if (args.tag, variant, teacher, scenario, seed, m) not in done
             ]
             if todo:
                 jobs.append(
                     {
                         "tag": args.tag,
                         "variant": variant,
+                        "teacher": teacher,
                         "scenario": scenario,
                         "seed": seed,
                         "epochs": args.epochs,
@@ -711,7 +875,8 @@ def main(argv=None):
     skipped = len(args.scenarios) * len(args.seeds) - len(jobs)
     _log(
         f"har: {len(jobs)} job(s) of {', '.join(methods)} to run, {skipped} "
-        f"already done in {csv_path}; {args.epochs} epochs, out {out}"
+        f"already done in {csv_path}; teacher {teacher}, {args.epochs} epochs, "
+        f"out {out}"
     )
     env = environment(["har", *argv], threads=args.threads)
     rows = run_jobs(
@@ -745,6 +910,7 @@ def main(argv=None):
     )
     if missing:
         intro += f" Not run (estimator missing in this skkd): {', '.join(missing)}."
+    intro += other_teachers_note(rows)
     write_report(
         out / "har.md",
         "UCI-HAR cross-subject benchmark (UNI-KD protocol)",

@@ -1,11 +1,12 @@
 """``skkd bench itmc``: ITMC against other students at equal parameter count.
 
 UCI-HAR cross-subject scenarios (the UNI-KD protocol of ``skkd bench har``).
-One job is one (scenario, seed): it loads (or trains and caches) the DANN and
-source-only teachers (CNN 64/128/128), then trains every planned
+One job is one (scenario, seed): it loads (or trains and caches) the
+label-free teacher (DANN by default, ``--teacher`` for another) and the
+source-only teacher (CNN 64/128/128), then trains every planned
 (method, budget) pair: the baselines are CNN1D students whose widths set the
-budget, ITMC starts from a copy of the DANN teacher and is pruned to the same
-parameter count. Rows (target macro-F1 and accuracy on the full target test
+budget, ITMC starts from a copy of the label-free teacher and is pruned to the
+same parameter count. Rows (target macro-F1 and accuracy on the full target test
 set, parameters, MACs, CPU latency) stream into ``itmc.csv`` (resumable);
 ``itmc.md`` and ``itmc.png`` are rebuilt from the whole CSV.
 """
@@ -18,11 +19,20 @@ from pathlib import Path
 from ._cli import default_teacher_cache, output_folder, suite_parser
 from ._report import environment, markdown_table, mean_std, write_report
 from ._runner import read_rows, run_jobs
+from ._teachers import (
+    DEFAULT_TEACHER,
+    add_teacher_arguments,
+    load_or_fit_teacher,
+    teacher_name,
+)
 from .har import (
     _group_average,
     _ok_rows,
-    load_or_fit_teacher,
+    _teacher_order,
+    job_label,
+    other_teachers_note,
     parse_variant,
+    teacher_section,
 )
 
 __all__ = ["BUDGETS", "METHODS", "build_report", "main", "run_scenario"]
@@ -31,7 +41,8 @@ __all__ = ["BUDGETS", "METHODS", "build_report", "main", "run_scenario"]
 #: (9 channels, 6 classes: 3,614 / 13,366 (UNI-KD's student) / 51,302)
 BUDGETS = {"3.6k": (8, 16, 16), "13.4k": (16, 32, 32), "51k": (32, 64, 64)}
 MAIN_BUDGET = "13.4k"
-#: method -> (display name, estimator, teacher kind)
+#: method -> (display name, estimator, teacher: None, "dann" (the label-free
+#: teacher chosen with ``--teacher``, DANN by default) or "source")
 METHODS = {
     "source_only": ("Student, source only", "TimeSeriesClassifier", None),
     "kd": ("KD (Hinton)", "KDClassifier", "dann"),
@@ -42,7 +53,7 @@ METHODS = {
 #: methods run at the budgets other than the main one (the comparison that
 #: matters there, plus the cheap source-only reference)
 EXTRA_BUDGET_METHODS = ("source_only", "unikd", "itmc")
-JOB_KEY = ("tag", "variant", "scenario", "seed", "epochs", "plan")
+JOB_KEY = ("tag", "variant", "teacher", "scenario", "seed", "epochs", "plan")
 #: what tells two result rows of one job apart
 ITEM_KEYS = ("method", "budget")
 
@@ -68,6 +79,7 @@ def run_scenario(
     threads=1,
     teacher_epochs=None,
     teacher_cache=None,
+    teacher=DEFAULT_TEACHER,
 ):
     """Train the planned (method, budget) students on one scenario and seed.
 
@@ -94,13 +106,17 @@ def run_scenario(
         ``max_epochs`` of the teachers (default ``epochs``).
     teacher_cache : str, optional
         Folder of cached teachers (shared with ``skkd bench har``).
+    teacher : str, default="dann"
+        Name of the label-free teacher (see
+        :func:`benchmarks._teachers.load_or_fit_teacher`).
 
     Returns
     -------
     rows : list of dict
         One per item: ``method``, ``budget``, ``macro_f1``, ``accuracy`` (%),
         ``params``, ``macs``, ``latency_ms``, ``fit_seconds``; ITMC rows add
-        ``start_params``, ``start_latency_ms`` and ``widths``.
+        ``start_params``, ``start_latency_ms`` and ``widths``; the rows of
+        the students of the label-free teacher add its ``teacher_macro_f1``.
 
     Examples
     --------
@@ -121,10 +137,11 @@ def run_scenario(
     torch.set_num_threads(threads)
     data = load_har_scenario(scenario, data_home=data_home)
     shape = data.X_src.shape[1:]
-    where = f"[itmc {scenario} seed {seed}{'' if tag == 'default' else ' ' + tag}]"
+    where = job_label("itmc", scenario, seed, tag, teacher)
     items = [item.split("@") for item in plan.split()]
     teacher_epochs = epochs if teacher_epochs is None else teacher_epochs
-    teachers = {}
+    teachers, teacher_f1 = {}, {}
+    names = {"dann": teacher, "source": "source"}
     params = parse_variant(variant)
     rows = []
     for method, budget in items:
@@ -134,8 +151,12 @@ def run_scenario(
             cls = getattr(importlib.import_module("skkd"), cls_name)
             if kind is not None and kind not in teachers:
                 teachers[kind] = load_or_fit_teacher(
-                    kind, scenario, seed, teacher_epochs, data, teacher_cache
+                    names[kind], scenario, seed, teacher_epochs, data, teacher_cache
                 )[0]
+                y_teacher = teachers[kind].predict(data.X_tgt_test)
+                teacher_f1[kind] = 100 * macro_f1(data.y_tgt_test, y_teacher)
+            if kind == "dann":
+                row["teacher_macro_f1"] = teacher_f1[kind]
             common = {"max_epochs": epochs, "random_state": seed}
             widths = BUDGETS[budget]
             if method == "itmc":
@@ -195,8 +216,22 @@ def _cells(rows, method, budget):
     }
 
 
+def _teacher_cells(rows):
+    """``(scenario, seed) -> {"macro_f1": the label-free teacher's}`` from rows."""
+    return {
+        (r["scenario"], r["seed"]): {"macro_f1": r["teacher_macro_f1"]}
+        for r in rows
+        if r.get("teacher_macro_f1") not in ("", None)
+    }
+
+
 def build_report(rows, epochs, scenarios_order):
     """Markdown sections and plot data of the ITMC benchmark, from CSV rows.
+
+    The tables show the default run (tag ``default``, the ``dann`` teacher).
+    When the CSV holds rows of other teachers (``--teacher``), each teacher
+    gets a section at the main budget
+    (:func:`benchmarks.har.teacher_section`).
 
     Parameters
     ----------
@@ -224,7 +259,8 @@ def build_report(rows, epochs, scenarios_order):
     [13000]
     """
     ok = _ok_rows(rows, epochs, keys=ITEM_KEYS)
-    default = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
+    runs = [r for r in ok if r["tag"] == "default" and r["variant"] == ""]
+    default = [r for r in runs if r["teacher"] == DEFAULT_TEACHER]
     present = {r["scenario"] for r in default}
     scenarios = [s for s in scenarios_order if s in present]
     scenarios += sorted(present - set(scenarios))
@@ -412,17 +448,43 @@ def build_report(rows, epochs, scenarios_order):
             )
         )
 
-    # 5. ablations: ITMC variants against default ITMC on the same cells
-    for tag, variant in sorted(
-        {(r["tag"], r["variant"]) for r in ok} - {("default", "")}
+    # 5. one section per label-free teacher, once the CSV holds several
+    teachers = _teacher_order({r["teacher"] for r in runs})
+    if teachers != [DEFAULT_TEACHER]:
+        labels = {m: v[0] for m, v in METHODS.items()}
+        for name in teachers:
+            mine = [r for r in runs if r["teacher"] == name]
+            by_method = {"teacher": _teacher_cells(mine)}
+            for m in METHODS:
+                by_method[m] = _cells(mine, m, MAIN_BUDGET)
+            by_method = {m: cells for m, cells in by_method.items() if cells}
+            sections.append(
+                teacher_section(
+                    name,
+                    by_method,
+                    labels,
+                    ["unikd", "kd", "itmc"],
+                    scope=f"; students at the {MAIN_BUDGET} budget",
+                )
+            )
+
+    # 6. ablations: ITMC variants against default ITMC (same teacher) on the
+    # same cells
+    for tag, variant, teacher in sorted(
+        {(r["tag"], r["variant"], r["teacher"]) for r in ok if r["tag"] != "default"}
     ):
-        tagged = [r for r in ok if (r["tag"], r["variant"]) == (tag, variant)]
+        tagged = [
+            r
+            for r in ok
+            if (r["tag"], r["variant"], r["teacher"]) == (tag, variant, teacher)
+        ]
+        reference = [r for r in runs if r["teacher"] == teacher]
         abl = []
         for b in [b for b in BUDGETS if any(str(r["budget"]) == b for r in tagged)]:
             for m in [m for m in METHODS if any(r["method"] == m for r in tagged)]:
                 var = _cells(tagged, m, b)
                 ran = sorted({k[0] for k in var})
-                ref = {k: v for k, v in _cells(default, m, b).items() if k in var}
+                ref = {k: v for k, v in _cells(reference, m, b).items() if k in var}
                 for label, cells in ((tag, var), ("default", ref)):
                     shared = {k: v for k, v in cells.items() if k in ref}
                     abl.append(
@@ -433,10 +495,11 @@ def build_report(rows, epochs, scenarios_order):
                             "runs": len(shared),
                         }
                     )
+        of = "" if teacher == DEFAULT_TEACHER else f" (teacher `{teacher}`)"
         sections.append(
             (
-                f"Ablation `{tag}`",
-                f"`{variant or 'defaults'}` against the default run on the same "
+                f"Ablation `{tag}`{of}",
+                f"`{variant or 'defaults'}` against the default run{of} on the same "
                 "scenarios and seeds; macro-F1 (%), per-seed mean over these "
                 "scenarios, mean ± std over seeds.\n\n"
                 + markdown_table(
@@ -537,7 +600,8 @@ def _parser():
         "--teacher-epochs",
         type=int,
         default=20,
-        help="epochs of the DANN and source-only teachers (default 20)",
+        help="epochs of the label-free and source-only teachers (default 20; "
+        "--teacher dann-adatime always trains its recipe's 40)",
     )
     p.add_argument("--tag", default="default", help="label of an ablation run")
     p.add_argument(
@@ -547,7 +611,7 @@ def _parser():
         metavar="KEY=VALUE",
         help="ITMCClassifier parameters (needs --tag)",
     )
-    return p
+    return add_teacher_arguments(p)
 
 
 def main(argv=None):
@@ -577,6 +641,7 @@ def main(argv=None):
         args.teacher_epochs, args.budgets = 2, [MAIN_BUDGET]
     out = output_folder(args, "itmc")
     cache = args.teacher_cache or (None if args.quick else default_teacher_cache(out))
+    teacher = teacher_name(args.teacher, args.ensemble_members)
     variant = " ".join(args.variant)
     try:
         parse_variant(variant)
@@ -593,6 +658,7 @@ def main(argv=None):
         (
             r["tag"],
             r["variant"],
+            r["teacher"],
             r["scenario"],
             r["seed"],
             r["method"],
@@ -611,13 +677,15 @@ def main(argv=None):
                 for m in methods:
                     if not main_budget and m not in EXTRA_BUDGET_METHODS:
                         continue
-                    if (args.tag, variant, scenario, seed, m, budget) not in done:
+                    item = (args.tag, variant, teacher, scenario, seed, m, budget)
+                    if item not in done:
                         todo.append(f"{m}@{budget}")
             if todo:
                 jobs.append(
                     {
                         "tag": args.tag,
                         "variant": variant,
+                        "teacher": teacher,
                         "scenario": scenario,
                         "seed": seed,
                         "epochs": args.epochs,
@@ -630,7 +698,7 @@ def main(argv=None):
                 )
     _log(
         f"itmc: {len(jobs)} job(s) to run, {sum(len(j['plan'].split()) for j in jobs)} "
-        f"student fits; {args.epochs} epochs, out {out}"
+        f"student fits; teacher {teacher}, {args.epochs} epochs, out {out}"
     )
     rows = run_jobs(
         jobs,
@@ -671,7 +739,7 @@ def main(argv=None):
         f"{', '.join(map(str, args.extra_seeds))}. Every number is computed from "
         f"`{csv_path.name}` ({len(rows)} rows, {len(errors)} error rows; job time "
         f"summed over the CSV: {sum(jobs_seconds.values()):.0f} s)."
-    )
+    ) + other_teachers_note(rows)
     write_report(
         out / "itmc.md",
         "ITMC at equal parameter count (UCI-HAR)",

@@ -14,11 +14,49 @@ from .schedules import grl_coefficient
 from .teacher import frozen_copy
 
 __all__ = [
+    "ADATIME_HAR_DANN",
     "TimeSeriesClassifier",
     "DANNClassifier",
     "VADAClassifier",
     "DIRTTClassifier",
 ]
+
+#: AdaTime's tuned DANN setting for UCI-HAR, as :class:`DANNClassifier`
+#: parameters: the recommended recipe of a label-free HAR teacher. Use it as
+#: ``DANNClassifier(**ADATIME_HAR_DANN, module__widths=(64, 128, 128))`` (the
+#: CNN of AdaTime's HAR configuration; see :class:`DANNClassifier`, Examples).
+#:
+#: Values from Ragab et al., "AdaTime", TKDD 2023, code
+#: ``emadeldeen24/AdaTime``, file ``configs/hparams.py``, class ``HAR``:
+#: ``train_params`` gives ``num_epochs`` 40 (``max_epochs``), ``batch_size``
+#: 32 and ``weight_decay`` 1e-4; ``alg_hparams["DANN"]`` gives
+#: ``learning_rate`` 1e-3 (``lr``), ``src_cls_loss_wt`` 5.139 (``lambda_cls``)
+#: and ``domain_loss_wt`` 2.944 (``lambda_domain``), rounded to four
+#: significant digits. The betas come from ``algorithms/algorithms.py``,
+#: class ``DANN``: the network's Adam keeps torch's default betas (0.9,
+#: 0.999), the discriminator's Adam uses (0.5, 0.99); both use the learning
+#: rate and weight decay above. AdaTime's gradient-reversal coefficient
+#: ramps to 1 within about the first epoch (its ramp divides the step count
+#: by the number of epochs): skkd's ``grl_schedule="constant"``.
+#:
+#: AdaTime also builds a step schedule, ``StepLR(step_size=50, gamma=0.5)``
+#: stepped once per epoch: with 40 epochs it never fires, so the recipe has
+#: no schedule. To reproduce it when training longer, pass skorch's callback:
+#: ``callbacks=[LRScheduler(policy=torch.optim.lr_scheduler.StepLR,
+#: step_size=50, gamma=0.5)]`` (``from skorch.callbacks import
+#: LRScheduler``); like AdaTime's, it schedules the network's optimizer
+#: only, not the discriminator's.
+ADATIME_HAR_DANN = {
+    "lr": 1e-3,
+    "max_epochs": 40,
+    "batch_size": 32,
+    "lambda_cls": 5.139,
+    "lambda_domain": 2.944,
+    "grl_schedule": "constant",
+    "optimizer__betas": (0.9, 0.999),
+    "optimizer__weight_decay": 1e-4,
+    "optimizer_disc__betas": (0.5, 0.99),
+}
 
 
 class TimeSeriesClassifier(BaseTimeSeriesClassifier):
@@ -108,6 +146,19 @@ class DANNClassifier(BaseTimeSeriesClassifier):
     >>> dann = DANNClassifier(module__widths=(8, 16), max_epochs=2, random_state=0)
     >>> dann.fit(d.X_src, d.y_src, d.X_tgt).score(d.X_tgt_test, d.y_tgt_test) >= 0
     True
+
+    AdaTime's tuned HAR setting (:data:`ADATIME_HAR_DANN`), the recommended
+    HAR teacher recipe, on AdaTime's HAR CNN:
+
+    >>> from skkd.classifiers import ADATIME_HAR_DANN
+    >>> teacher = DANNClassifier(**ADATIME_HAR_DANN, module__widths=(64, 128, 128))
+    >>> teacher.lr, teacher.max_epochs, teacher.lambda_cls, teacher.lambda_domain
+    (0.001, 40, 5.139, 2.944)
+    >>> short = DANNClassifier(**{**ADATIME_HAR_DANN, "max_epochs": 1},
+    ...                        module__widths=(8, 16), random_state=0)
+    >>> short = short.fit(d.X_src, d.y_src, d.X_tgt)
+    >>> short.optimizer_.defaults["betas"], short.optimizer_disc_.defaults["betas"]
+    ((0.9, 0.999), (0.5, 0.99))
     """
 
     _default_kwargs = {

@@ -404,3 +404,107 @@ def test_outputs_default_to_the_checkout_not_the_current_folder(tmp_path, monkey
         assert output_folder(args, suite) == DEFAULT_OUT, suite
     quick = output_folder(module._parser().parse_args(["--quick"]), "speed")
     assert quick != DEFAULT_OUT and tmp_path not in quick.parents
+
+
+def test_har_teacher_option_keys_rows_and_cached_teachers(tmp_path, capsys):
+    from skkd.cli import main
+
+    out, cache = tmp_path / "har", tmp_path / "cache"
+    argv = ["bench", "har", "--quick", "--out", str(out), "--teacher-cache", str(cache)]
+    argv += ["--methods", "teacher", "kd"]
+    assert main([*argv, "--teacher", "vada"]) == 0
+    assert main([*argv, "--teacher", "ensemble", "--ensemble-members", "2"]) == 0
+    assert main(argv) == 0  # the default teacher: its rows are apart
+    rows = read_rows(out / "har.csv")
+    assert sorted((r["teacher"], r["method"]) for r in rows) == [
+        ("dann", "kd"),
+        ("dann", "teacher"),
+        ("ensemble-2", "kd"),
+        ("ensemble-2", "teacher"),
+        ("vada", "kd"),
+        ("vada", "teacher"),
+    ]
+    assert all(r["status"] == "ok" for r in rows)
+    assert sorted(p.name for p in cache.iterdir()) == [
+        "dann-2to11-seed0-ep2.pkl",
+        "ensemble-2-2to11-seed0-ep2.pkl",
+        "vada-2to11-seed0-ep2.pkl",
+    ]
+    ensemble = next(r for r in rows if r["teacher"] == "ensemble-2")
+    assert ensemble["params"] // 200_902 == 2  # two DANN members (and a joint head)
+    page = (out / "har.md").read_text()
+    for name in ("dann", "vada", "ensemble-2"):
+        assert f"## Teacher `{name}`: macro-F1" in page
+    vada = next(r for r in rows if r["teacher"] == "vada" and r["method"] == "teacher")
+    assert f"| Teacher (vada) | - | - | - | {vada['macro_f1']:.2f} ± 0.00 |" in page
+    assert "Teacher picked per scenario with target labels (not label-free" in page
+    capsys.readouterr()
+    assert main([*argv, "--teacher", "vada"]) == 0  # resume: nothing to run
+    assert "0 job(s)" in capsys.readouterr().err
+
+
+def _teacher_rows(teacher, scenario, seed, values):
+    """Hand-made HAR rows of one (teacher, scenario, seed): method -> macro-F1."""
+    return [
+        {
+            "tag": "default",
+            "variant": "",
+            "teacher": teacher,
+            "scenario": scenario,
+            "seed": seed,
+            "epochs": 10,
+            "method": method,
+            "status": "ok",
+            "macro_f1": f1,
+            "macro_f1_truncated": f1,
+            "accuracy": f1,
+            "params": 13366,
+            "fit_seconds": 1.0,
+        }
+        for method, f1 in values.items()
+    ]
+
+
+def test_har_report_picks_the_teacher_with_labels_from_the_csv(tmp_path):
+    from benchmarks.har import build_report
+
+    rows = []
+    # vada: 2->11 best teacher is seed 1; 7->13 seeds 0 and 2 tie: seed 0
+    for scenario, seed, teacher, unikd, kd in [
+        ("2->11", 0, 70.0, 60.0, 50.0),
+        ("2->11", 1, 90.0, 80.0, 70.0),
+        ("2->11", 2, 80.0, 99.0, 99.0),
+        ("7->13", 0, 85.0, 75.0, 65.0),
+        ("7->13", 1, 60.0, 99.0, 99.0),
+        ("7->13", 2, 85.0, 10.0, 10.0),
+    ]:
+        values = {"teacher": teacher, "unikd": unikd, "kd": kd}
+        rows += _teacher_rows("vada", scenario, seed, values)
+        # the default teacher, written before the teacher column existed
+        old = _teacher_rows("", scenario, seed, {"teacher": 50.0, "unikd": 40.0})
+        rows += [{k: v for k, v in r.items() if k != "teacher"} for r in old]
+    write_csv(tmp_path / "har.csv", rows, fieldnames=list(rows[0]))
+    assert read_rows(tmp_path / "har.csv")[-1]["teacher"] == ""
+    sections, _ = build_report(read_rows(tmp_path / "har.csv"), 10, ["2->11", "7->13"])
+    text = dict(sections)
+    main_table = text["Macro-F1 (%) on the full target test set"]
+    assert "| Teacher (DANN, 64/128/128) | 50.00 ± 0.00 | 50.00 ± 0.00 |" in main_table
+    vada = text["Teacher `vada`: macro-F1 (%) of the teacher and its students"]
+    # label-free: per-seed means over both scenarios 77.5, 75, 82.5 -> 78.33
+    assert "| Teacher (vada) | - | - | - | 78.33 ± 3.82 |" in vada
+    assert "picked: 2->11 seed 1, 7->13 seed 0" in vada
+    picked = vada.split("Not label-free")[1]
+    assert (
+        "| Teacher picked per scenario with target labels (not label-free; for "
+        "comparison with the paper) | - | - | - | 87.50 |"
+    ) in picked
+    assert "| UNI-KD, distilled from the picked teacher | - | - | - | 77.50 |" in picked
+    assert "| KD (Hinton), distilled from the picked teacher | - | - | - | 67.50 |" in (
+        picked
+    )
+    assert "Teacher `dann`: macro-F1 (%) of the teacher and its students" in text
+
+    # only default-teacher rows: no teacher sections, the page as before
+    only_dann = [r for r in read_rows(tmp_path / "har.csv") if r["teacher"] != "vada"]
+    headings = [h for h, _ in build_report(only_dann, 10, ["2->11", "7->13"])[0]]
+    assert not [h for h in headings if h.startswith("Teacher")]

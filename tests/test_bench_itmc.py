@@ -70,3 +70,39 @@ def test_report_compares_at_equal_budget_on_shared_runs():
     assert plot["ITMC"][0] == [13_000, 13_000]  # one point per budget
     latency = text["ITMC: pruned student against the unpruned start"]
     assert "| 13.4k | 1.000 | 0.300 | 4 / 4 |" in latency
+
+
+def test_itmc_quick_teacher_option_keys_rows_and_adds_its_section(tmp_path):
+    from skkd.cli import main
+
+    out = tmp_path / "itmc"
+    argv = ["bench", "itmc", "--quick", "--out", str(out), "--methods", "kd"]
+    assert main([*argv, "--teacher", "vada"]) == 0
+    assert main(argv) == 0
+    rows = read_rows(out / "itmc.csv")
+    assert sorted(r["teacher"] for r in rows) == ["dann", "vada"]
+    assert all(r["status"] == "ok" and 0 < r["teacher_macro_f1"] for r in rows)
+    page = (out / "itmc.md").read_text()
+    vada = next(r for r in rows if r["teacher"] == "vada")
+    assert "## Teacher `vada`: macro-F1" in page
+    assert (
+        f"| Teacher (vada) | - | - | - | {vada['teacher_macro_f1']:.2f} ± 0.00 |"
+        in (page)
+    )
+
+
+def test_report_teacher_sections_read_the_teacher_column():
+    rows = []
+    for seed, (t, k) in enumerate([(70.0, 60.0), (90.0, 80.0)]):
+        rows.append(_row("kd", "13.4k", "2->11", seed, 50.0, teacher_macro_f1=40.0))
+        extra = {"teacher": "vada", "teacher_macro_f1": t}
+        rows.append(_row("kd", "13.4k", "2->11", seed, k, **extra))
+    sections, _ = build_report(rows, 10, ["2->11"])
+    text = dict(sections)
+    main = next(v for k, v in text.items() if k.startswith("Macro-F1"))
+    assert "| KD (Hinton) | 50.00 ± 0.00 | 50.00 ± 0.00 |" in main  # dann only
+    vada = text["Teacher `vada`: macro-F1 (%) of the teacher and its students"]
+    assert "| Teacher (vada) | - | - | - | 80.00 ± 14.14 |" in vada
+    assert "| KD (Hinton), distilled from the picked teacher | - | - | - | 80.00 |" in (
+        vada
+    )

@@ -1,4 +1,4 @@
-"""Teacher trainers: supervised and DANN."""
+"""Teacher trainers: supervised and DANN, and the AdaTime DANN recipe."""
 
 import numpy as np
 import pytest
@@ -83,3 +83,18 @@ def test_ramp_schedule_is_applied(shift_data):
     dann.fit(shift_data.X_src, shift_data.y_src, shift_data.X_tgt)
     # the last step sets alpha from the progress before it (< 1)
     assert 0.9 < dann.discriminator_.grl.alpha < 1.0
+
+
+def test_adatime_har_dann_recipe_holds_only_dann_parameters():
+    from skkd.classifiers import ADATIME_HAR_DANN
+
+    dann = DANNClassifier(**ADATIME_HAR_DANN, module__widths=(64, 128, 128))
+    params = dann.get_params()
+    for name, value in ADATIME_HAR_DANN.items():
+        assert name in params, name
+        assert params[name] == value
+    # AdaTime, configs/hparams.py, class HAR (train_params and DANN)
+    assert ADATIME_HAR_DANN["max_epochs"] == 40 and ADATIME_HAR_DANN["lr"] == 1e-3
+    assert ADATIME_HAR_DANN["lambda_domain"] / ADATIME_HAR_DANN["lambda_cls"] == (
+        pytest.approx(0.573, abs=1e-3)
+    )
