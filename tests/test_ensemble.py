@@ -326,6 +326,7 @@ def test_callable_filter_and_never_dropping_every_member(shift_data):
     assert ens.kept_.tolist() == [True, False, False]
 
 
+@pytest.mark.usefixtures("routing_on")  # skada's scorers route sample_domain
 def test_a_filter_built_on_a_skada_scorer(shift_data):
     metrics = pytest.importorskip("skada.metrics")
     d = shift_data
