@@ -394,8 +394,10 @@ class BaseTimeSeriesClassifier(
         # every piece of fit-time state hangs off this one object, dropped below
         self._session = SimpleNamespace(target=None, teacher_cache=None, resume=None)
         try:
-            self.prepare_fit(X, y, X_tgt)
+            # inside the seeded region: a probe that forks torch's global RNG
+            # (ITMC) must not rewind another thread's seeded fit
             with self._seeded():
+                self.prepare_fit(X, y, X_tgt)
                 if reset:
                     self.initialize()
                 self._open_session(X, X_tgt)

@@ -275,7 +275,7 @@ class ITMCClassifier(BaseDistiller):
         # budgets and unprunable students fail before any training
         with torch.random.fork_rng(devices=[]):
             probe = self._start_student(teacher)
-        groups = pruning.check_prunable(probe, (X.shape[1], X.shape[2]))
+            groups = pruning.check_prunable(probe, (X.shape[1], X.shape[2]))
         self.start_params_ = pruning.parameters_after(probe, groups, {})
         if self.target_params is not None:
             target = int(self.target_params)
