@@ -49,7 +49,8 @@ from .tags import SkkdTags
 
 __all__ = ["BaseTimeSeriesClassifier", "InconsistentSkkdVersionWarning"]
 
-_SEEDED_FIT_LOCK = threading.RLock()
+#: serialises seeded fits, and forks of torch's global RNG, across threads
+SEEDED_FIT_LOCK = threading.RLock()
 
 
 def _encoded_accuracy(net, X, y):
@@ -324,7 +325,7 @@ class BaseTimeSeriesClassifier(
         # torch's RNG is global to the process: seeded fits in threads (joblib's
         # threading backend, a threaded Dask worker) take turns, so that each
         # one draws the same numbers as when run alone
-        with _SEEDED_FIT_LOCK, torch.random.fork_rng(devices=[]):
+        with SEEDED_FIT_LOCK, torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield
 
@@ -394,10 +395,8 @@ class BaseTimeSeriesClassifier(
         # every piece of fit-time state hangs off this one object, dropped below
         self._session = SimpleNamespace(target=None, teacher_cache=None, resume=None)
         try:
-            # inside the seeded region: a probe that forks torch's global RNG
-            # (ITMC) must not rewind another thread's seeded fit
+            self.prepare_fit(X, y, X_tgt)
             with self._seeded():
-                self.prepare_fit(X, y, X_tgt)
                 if reset:
                     self.initialize()
                 self._open_session(X, X_tgt)

@@ -161,6 +161,8 @@ def client():
         env={"PYTHONPATH": root, "OMP_NUM_THREADS": "1"},
     )
     with distributed.Client(cluster) as client:
+        # a broadcast reaches only the workers registered when it is sent
+        client.wait_for_workers(2, timeout=120)
         yield client
     cluster.close()
 

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import pruning
+from ..base import SEEDED_FIT_LOCK
 from ..losses import kd_kl_div, mmd
 from ..nn import DomainDiscriminator
 from ..schedules import grl_coefficient, progressive_beta
@@ -273,7 +274,9 @@ class ITMCClassifier(BaseDistiller):
         teacher, _ = self._resolve_teacher()
         # a probe student, built without touching the global RNG, so that bad
         # budgets and unprunable students fail before any training
-        with torch.random.fork_rng(devices=[]):
+        # ... under the seeded-fit lock: forking the global RNG in one thread
+        # must not rewind another thread's seeded fit
+        with SEEDED_FIT_LOCK, torch.random.fork_rng(devices=[]):
             probe = self._start_student(teacher)
             groups = pruning.check_prunable(probe, (X.shape[1], X.shape[2]))
         self.start_params_ = pruning.parameters_after(probe, groups, {})
