@@ -426,9 +426,10 @@ class BaseTimeSeriesClassifier(
             self._session.target = TargetSampler(
                 torch.from_numpy(X_tgt), self.batch_size
             )
-        self.steps_per_epoch_ = (
-            math.ceil(len(X) / self.batch_size) if self.batch_size > 0 else 1
-        )
+        n, size = len(X), self.batch_size
+        drop_last = self.get_params_for("iterator_train").get("drop_last", False)
+        steps = (n // size if drop_last else math.ceil(n / size)) if size > 0 else 1
+        self.steps_per_epoch_ = max(1, steps)
 
     def fit_loop(self, X, y=None, epochs=None, **kwargs):
         resume = self._session.resume

@@ -335,3 +335,18 @@ def test_warm_start_continues_training(shift_data):
     assert not _same_state(first, _state(clf.module_))
     with pytest.raises(ValueError, match="not seen"):
         clf.partial_fit(shift_data.X_src, shift_data.y_src + 7)
+
+
+@pytest.mark.parametrize("drop_last, steps", [(False, 3), (True, 2)])
+def test_progress_counts_the_steps_the_loader_takes(shift_data, drop_last, steps):
+    # 48 source series in batches of 20: 3 steps, or 2 without the partial one
+    clf = TimeSeriesClassifier(
+        module__widths=(4,),
+        max_epochs=2,
+        batch_size=20,
+        iterator_train__drop_last=drop_last,
+        random_state=0,
+    ).fit(shift_data.X_src, shift_data.y_src)
+    assert clf.steps_per_epoch_ == steps
+    assert len(clf.history_[-1]["batches"]) == steps
+    assert clf.progress == 1.0
