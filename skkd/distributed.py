@@ -130,4 +130,6 @@ def scatter_teacher(teacher, client=None):
         return teacher
     client = get_client() if client is None else client
     future = client.scatter(teacher, broadcast=True, hash=False)
+    # make sure every worker holds a copy before any task asks for it
+    client.replicate([future], n=len(client.scheduler_info()["workers"]))
     return ScatteredTeacher(future, teacher)
