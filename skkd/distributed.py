@@ -8,6 +8,7 @@ broadcasts it to every worker once and puts a small reference in its place.
 Needs ``dask.distributed`` (the ``bench`` or ``test`` extra).
 """
 
+import pickle
 import threading
 
 __all__ = ["ScatteredTeacher", "scatter_teacher"]
@@ -16,24 +17,50 @@ __all__ = ["ScatteredTeacher", "scatter_teacher"]
 _CACHE = {}
 _LOCK = threading.Lock()
 _FETCHES = {"count": 0}
+#: seconds a worker waits for a scattered teacher it does not hold
+FETCH_TIMEOUT = 300
 
 
 def _fetch_count():
-    """How many teachers this process fetched from the cluster (for tests)."""
+    """How many teachers this process received or fetched (for tests)."""
     return _FETCHES["count"]
+
+
+def _install(key, payload):
+    """Run on every worker by :func:`scatter_teacher`: keep the teacher in memory."""
+    with _LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = pickle.loads(payload)
+            _FETCHES["count"] += 1
+    return key
+
+
+def _fetch(key):
+    """The teacher from the cluster, for a process that was not sent it."""
+    from distributed import Future, get_client, get_worker, worker_client
+
+    try:
+        get_worker()
+    except ValueError:  # not a worker: this process's client
+        return Future(key, get_client()).result(timeout=FETCH_TIMEOUT)
+    # a task blocking on the cluster leaves the worker's thread pool first
+    with worker_client() as client:
+        return Future(key, client).result(timeout=FETCH_TIMEOUT)
 
 
 def _resolve(key):
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
-        from distributed import Future, get_client, get_worker
-
         try:
-            # broadcast data already sits in this worker's memory
-            value = get_worker().data[key]
-        except (ValueError, KeyError):
-            value = Future(key, get_client()).result()
+            value = _fetch(key)
+        except TimeoutError as exc:
+            raise RuntimeError(
+                f"The scattered teacher {key!r} did not reach this process within "
+                f"{FETCH_TIMEOUT} s. Keep the ScatteredTeacher returned by "
+                "scatter_teacher (and its client) alive during the search, and call "
+                "scatter_teacher again after adding workers to the cluster."
+            ) from exc
         _CACHE[key] = value
         _FETCHES["count"] += 1
         return value
@@ -129,7 +156,12 @@ def scatter_teacher(teacher, client=None):
     if isinstance(teacher, ScatteredTeacher):
         return teacher
     client = get_client() if client is None else client
-    future = client.scatter(teacher, broadcast=True, hash=False)
-    # make sure every worker holds a copy before any task asks for it
-    client.replicate([future], n=len(client.scheduler_info()["workers"]))
+    # the scattered copy serves workers that join later; a broadcast is not
+    # relied on: the scheduler drops replicas that no task depends on
+    future = client.scatter(teacher, hash=False)
+    # every current worker keeps its own copy, sent once per worker, outside
+    # the scheduler's memory management; clones made here use the original
+    client.run(_install, future.key, pickle.dumps(teacher))
+    with _LOCK:
+        _CACHE.setdefault(future.key, teacher)
     return ScatteredTeacher(future, teacher)

@@ -3,7 +3,6 @@ skada's packed form, a loopback Dask cluster, and settings (one thread,
 metadata routing on, no ``SKKD_DATA``) that test modules opt into with
 ``pytestmark = pytest.mark.usefixtures(...)``."""
 
-import os
 import runpy
 from pathlib import Path
 
@@ -147,11 +146,6 @@ def skada_dann(packed):
 @pytest.fixture(scope="module")
 def client():
     """A loopback Dask cluster of 2 single-thread worker processes."""
-    if os.environ.get("CI"):
-        # known bug, open: a worker sometimes lacks the broadcast teacher and
-        # waits forever in skkd.distributed._resolve (about 1 run in 3 here);
-        # a hang would stop CI, so CI skips these until it is fixed
-        pytest.skip("Dask process cluster: intermittent hang in _resolve (open bug)")
     import distributed
 
     import skkd
