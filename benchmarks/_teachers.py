@@ -18,6 +18,7 @@ import joblib
 
 __all__ = [
     "DEFAULT_TEACHER",
+    "ENSEMBLE_MEMBERS",
     "TEACHERS",
     "TEACHER_WIDTHS",
     "add_teacher_arguments",
@@ -131,7 +132,7 @@ def add_teacher_arguments(parser):
     return parser
 
 
-def make_teacher(name, seed, epochs):
+def make_teacher(name, seed, epochs, params=None):
     """The unfitted teacher ``name`` (or ``"source"``), CNN 64/128/128.
 
     Parameters
@@ -143,6 +144,9 @@ def make_teacher(name, seed, epochs):
         ``random_state`` and ``max_epochs``. An ensemble of ``K`` members
         gets the seeds ``seed * K`` to ``seed * K + K - 1`` (with ``K = 5``
         and seed 0, its members are the ``"dann"`` teachers of seeds 0-4).
+    params : dict, optional
+        Parameters set on the teacher last (a recipe ablation: they win over
+        the recipe and ``epochs``).
 
     Returns
     -------
@@ -152,6 +156,8 @@ def make_teacher(name, seed, epochs):
     --------
     >>> make_teacher("ensemble-2", 1, 3).seeds
     [2, 3]
+    >>> make_teacher("dann-adatime", 0, 10, {"lr": 1e-2}).get_params()["lr"]
+    0.01
     """
     from skkd import DANNClassifier, TimeSeriesClassifier, VADAClassifier
     from skkd.classifiers import ADATIME_HAR_DANN
@@ -162,12 +168,13 @@ def make_teacher(name, seed, epochs):
     ensemble = re.fullmatch(r"ensemble(?:-(\d+))?", name)
     if ensemble:
         k = int(ensemble.group(1) or ENSEMBLE_MEMBERS)
-        return TeacherEnsemble(
+        model = TeacherEnsemble(
             DANNClassifier(**common),
             n_members=k,
             seeds=list(range(seed * k, seed * k + k)),
             member_filter="collapse",
         )
+        return model.set_params(**(params or {}))
     classes = {
         "source": (TimeSeriesClassifier, {}),
         "dann": (DANNClassifier, {}),
@@ -177,10 +184,17 @@ def make_teacher(name, seed, epochs):
     if name not in classes:
         raise ValueError(f"no teacher {name!r}; choose from {list(classes)}")
     cls, recipe = classes[name]
-    return cls(**{**recipe, **common}, random_state=seed)
+    return cls(**{**recipe, **common, **(params or {})}, random_state=seed)
 
 
-def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
+def _params_slug(params):
+    """File-name suffix of a recipe ablation: ``-lr=0.01-max_epochs=10``."""
+    return "".join(
+        "-" + re.sub(r"[^\w.=+-]", "", f"{k}={v}") for k, v in sorted(params.items())
+    )
+
+
+def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None, params=None):
     """A fitted HAR teacher and its fit seconds, from ``cache`` when there.
 
     Parameters
@@ -202,6 +216,10 @@ def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
     cache : str, optional
         Folder of cached teachers (``{kind}-{scenario}-seed{seed}-ep{epochs}.pkl``),
         shared by ``skkd bench har`` and ``skkd bench itmc``.
+    params : dict, optional
+        A recipe ablation: parameters set on the teacher (see
+        :func:`make_teacher`); they are part of the cached file's name, and a
+        ``max_epochs`` among them is the teacher's epochs.
 
     Returns
     -------
@@ -219,10 +237,12 @@ def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
 
     from skkd import DIRTTClassifier
 
-    epochs = teacher_epochs(kind, epochs)
+    params = dict(params or {})
+    epochs = params.pop("max_epochs", None) or teacher_epochs(kind, epochs)
     path = None
     if cache:
-        name = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}-ep{epochs}.pkl"
+        stem = f"{kind}-{scenario.replace('->', 'to')}-seed{seed}-ep{epochs}"
+        name = f"{stem}{_params_slug(params)}.pkl"
         path = Path(cache) / name
         if path.exists():
             return joblib.load(path)
@@ -230,10 +250,10 @@ def load_or_fit_teacher(kind, scenario, seed, epochs, data, cache=None):
     if kind == "dirtt":
         vada, before = load_or_fit_teacher("vada", scenario, seed, epochs, data, cache)
         model = DIRTTClassifier(
-            FrozenEstimator(vada), max_epochs=epochs, random_state=seed
+            FrozenEstimator(vada), max_epochs=epochs, random_state=seed, **params
         )
     else:
-        model = make_teacher(kind, seed, epochs)
+        model = make_teacher(kind, seed, epochs, params)
     start = time.perf_counter()
     model.fit(data.X_src, data.y_src, *([] if kind == "source" else [data.X_tgt]))
     result = (model, before + time.perf_counter() - start)

@@ -10,6 +10,7 @@ whole CSV.
 """
 
 import ast
+import re
 import sys
 import time
 
@@ -18,6 +19,7 @@ from ._report import bar_plot, environment, markdown_table, mean_std, write_repo
 from ._runner import read_rows, run_jobs
 from ._teachers import (
     DEFAULT_TEACHER,
+    ENSEMBLE_MEMBERS,
     TEACHERS,
     add_teacher_arguments,
     load_or_fit_teacher,
@@ -186,6 +188,30 @@ def parse_variant(variant):
     return params
 
 
+def split_teacher_params(params):
+    """Split parsed ``--variant`` parameters into the student's and the teacher's.
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`parse_variant`; keys prefixed ``teacher.`` belong to the
+        label-free teacher.
+
+    Returns
+    -------
+    student, teacher : dict
+
+    Examples
+    --------
+    >>> split_teacher_params({"lambda_ukd": 0.5, "teacher.lr": 0.01})
+    ({'lambda_ukd': 0.5}, {'lr': 0.01})
+    """
+    prefix = "teacher."
+    student = {k: v for k, v in params.items() if not k.startswith(prefix)}
+    teacher = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+    return student, teacher
+
+
 def run_scenario(
     scenario,
     seed,
@@ -216,7 +242,9 @@ def run_scenario(
     tag : str, default="default"
         Label of the run (recorded by the runner, not used here).
     variant : str, default=""
-        ``KEY=VALUE`` constructor parameters of the UNI-KD student.
+        ``KEY=VALUE`` constructor parameters of the UNI-KD student; keys
+        prefixed ``teacher.`` go to the label-free teacher instead (a recipe
+        ablation, cached apart: ``teacher.lr=0.01``).
     threads : int, default=1
         ``torch.set_num_threads`` in this worker (1 is fastest for these
         small nets on a few cores).
@@ -266,12 +294,18 @@ def run_scenario(
     # each teacher is trained once per job and shared (the label-free one is
     # also the "teacher" row); with a cache, once per (scenario, seed, epochs)
     names = {"dann": teacher, "source": "source"}
+    params, recipe = split_teacher_params(parse_variant(variant))
     for kind in sorted(needs - {None}):
         teachers[kind], teacher_seconds[kind] = load_or_fit_teacher(
-            names[kind], scenario, seed, teacher_epochs, data, teacher_cache
+            names[kind],
+            scenario,
+            seed,
+            teacher_epochs,
+            data,
+            teacher_cache,
+            recipe if kind == "dann" else None,
         )
 
-    params = parse_variant(variant)
     rows = []
     for method in methods:
         row = {"method": method}
@@ -450,6 +484,24 @@ def label_picked(by_method, students):
     return picked, cells
 
 
+def _teacher_time(name, teacher_rows):
+    """A sentence with the teacher's median fit time (and per ensemble member)."""
+    import numpy as np
+
+    seconds = [
+        float(r["fit_seconds"]) for r in teacher_rows.values() if "fit_seconds" in r
+    ]
+    if not seconds:
+        return ""
+    median = float(np.median(seconds))
+    text = f" Median teacher fit: {median:.1f} s over {len(seconds)} fits"
+    members = re.fullmatch(r"ensemble(?:-(\d+))?", name)
+    if members:
+        k = int(members.group(1) or ENSEMBLE_MEMBERS)
+        text += f" ({k} members fitted one after another: {median / k:.1f} s each)"
+    return text + "."
+
+
 def teacher_section(name, by_method, labels, students, scope=""):
     """Report section of one label-free teacher: its rows and the label-picked ones.
 
@@ -507,7 +559,9 @@ def teacher_section(name, by_method, labels, students, scope=""):
         f"`--teacher {name}`: {TEACHERS[kind]}; trained without target labels"
         f"{scope}. Macro-F1 (%) on the full target test set: per-seed mean over "
         "the scenarios of the group, then mean ± std over seeds (a group shows "
-        "`-` until all its scenarios ran).\n\n"
+        "`-` until all its scenarios ran)."
+        + _teacher_time(name, by_method.get("teacher", {}))
+        + "\n\n"
         + markdown_table(table, GROUP_COLUMNS, GROUP_HEADERS)
     )
     if picked_rows:
@@ -784,7 +838,8 @@ def _parser():
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="extra UniKDClassifier parameters (needs --tag)",
+        help="extra UniKDClassifier parameters; a teacher.KEY=VALUE goes to the "
+        "label-free teacher (a recipe ablation, cached apart); needs --tag",
     )
     return add_teacher_arguments(p)
 

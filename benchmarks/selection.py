@@ -115,13 +115,17 @@ def run_scenario(scenario, seed, epochs, data_home=None, threads=1):
     return rows
 
 
-def summarise(rows):
+def summarise(rows, scorers=SCORERS, group=("scenario", "seed")):
     """Per scorer and scenario: Spearman correlation with the oracle and regret.
 
     Parameters
     ----------
     rows : list of dict
         Candidate rows of :func:`run_scenario` (several scenarios and seeds).
+    scorers : sequence of str, default=SCORERS
+        Columns to judge (greater is better).
+    group : sequence of str, default=("scenario", "seed")
+        Columns whose values make one choice among the candidates.
 
     Returns
     -------
@@ -141,12 +145,12 @@ def summarise(rows):
 
     groups = {}
     for r in rows:
-        groups.setdefault((str(r["scenario"]), int(r["seed"])), []).append(r)
+        groups.setdefault(tuple(str(r[k]) for k in group), []).append(r)
     out = []
-    for (scenario, seed), group in groups.items():
-        oracle = np.array([float(r["oracle_macro_f1"]) for r in group])
-        for scorer in SCORERS:
-            scores = np.array([float(r[scorer]) for r in group])
+    for values, candidates in groups.items():
+        oracle = np.array([float(r["oracle_macro_f1"]) for r in candidates])
+        for scorer in scorers:
+            scores = np.array([float(r[scorer]) for r in candidates])
             if np.ptp(scores) == 0 or np.ptp(oracle) == 0:
                 rho = float("nan")
             else:
@@ -155,8 +159,7 @@ def summarise(rows):
             chosen = oracle[int(np.argmax(scores))]
             out.append(
                 {
-                    "scenario": scenario,
-                    "seed": seed,
+                    **dict(zip(group, values, strict=True)),
                     "scorer": scorer,
                     "spearman": rho,
                     "chosen_f1": float(chosen),

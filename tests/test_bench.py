@@ -508,3 +508,39 @@ def test_har_report_picks_the_teacher_with_labels_from_the_csv(tmp_path):
     only_dann = [r for r in read_rows(tmp_path / "har.csv") if r["teacher"] != "vada"]
     headings = [h for h, _ in build_report(only_dann, 10, ["2->11", "7->13"])[0]]
     assert not [h for h in headings if h.startswith("Teacher")]
+
+
+def test_har_teacher_recipe_ablation_is_cached_apart_and_reported(tmp_path):
+    from benchmarks.har import build_report, run_scenario
+
+    cache = str(tmp_path)
+    base = run_scenario("2->11", 0, 1, "teacher", teacher_cache=cache)
+    ablated = run_scenario(
+        "2->11",
+        0,
+        1,
+        "teacher",
+        variant="teacher.lr=0.5 teacher.max_epochs=2",
+        teacher_cache=cache,
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dann-2to11-seed0-ep1.pkl",
+        "dann-2to11-seed0-ep2-lr=0.5.pkl",
+    ]
+    assert ablated[0]["macro_f1"] != base[0]["macro_f1"]
+    common = {"scenario": "2->11", "seed": 0, "epochs": 1, "status": "ok"}
+    rows = [
+        {**base[0], **common, "tag": "default", "variant": "", "teacher": "dann"},
+        {
+            **ablated[0],
+            **common,
+            "tag": "lr",
+            "variant": "teacher.lr=0.5 teacher.max_epochs=2",
+            "teacher": "dann",
+        },
+    ]
+    sections, _ = build_report(rows, 1, ["2->11"])
+    titles = [title for title, _ in sections]
+    assert "Ablation `lr`" in titles
+    body = dict(sections)["Ablation `lr`"]
+    assert "`teacher.lr=0.5 teacher.max_epochs=2`" in body
