@@ -12,7 +12,9 @@ has no labels; each is a ``scoring=`` callable for ``GridSearchCV``
 
 :func:`prediction_collapse` measures how far a classifier's predictions on an
 unlabelled target set have collapsed onto a few classes (the filter of
-:class:`skkd.ensemble.TeacherEnsemble`).
+:class:`skkd.ensemble.TeacherEnsemble`). :class:`SkadaView` lets skada's
+label-free scorers (``DeepEmbeddedValidation`` and
+``ImportanceWeightedScorer`` included) score a fitted skkd classifier.
 """
 
 from typing import NamedTuple
@@ -33,6 +35,7 @@ __all__ = [
     "selection_scorers",
     "PredictionCollapse",
     "prediction_collapse",
+    "SkadaView",
 ]
 
 
@@ -468,3 +471,103 @@ def prediction_collapse(y_pred, classes):
         else 0.0
     )
     return PredictionCollapse(shares, float(shares.max()), max(0.0, entropy))
+
+
+class SkadaView(BaseEstimator):
+    """A fitted skkd classifier as skada's label-free scorers read it.
+
+    skada's scorers call ``predict_proba(X, sample_domain=..., allow_source=True)``;
+    ``DeepEmbeddedValidation`` also reads the network's features through
+    ``predict_features`` (after checking ``module_.layer_name``), and
+    ``ImportanceWeightedScorer`` calls ``score`` with ``sample_weight``. The
+    view answers all of these from the wrapped classifier (the penultimate
+    features of skkd backbones, see :func:`skkd.teacher.teacher_features`)
+    and never modifies or refits it. Scorers take skada's packed form:
+    source rows with their labels and ``sample_domain >= 0``, target rows
+    with ``y = -1`` and ``sample_domain < 0``.
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        A fitted skkd estimator, :class:`skkd.ensemble.TeacherEnsemble`, or
+        either wrapped in ``sklearn.frozen.FrozenEstimator``.
+    layer : str, optional
+        Name of the feature layer (as in ``named_modules()``) for networks
+        without ``forward_features``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skada.metrics import DeepEmbeddedValidation
+    >>> from skkd import DANNClassifier
+    >>> from skkd.datasets import make_domain_shift
+    >>> from skkd.metrics import SkadaView
+    >>> d = make_domain_shift(n_samples=60, random_state=0)
+    >>> net = DANNClassifier(max_epochs=2, random_state=0)
+    >>> net = net.fit(d.X_src, d.y_src, d.X_tgt)
+    >>> X = np.concatenate([d.X_src, d.X_tgt])
+    >>> y = np.concatenate([d.y_src, -np.ones(len(d.X_tgt), dtype=int)])
+    >>> domain = np.concatenate([np.ones(len(d.X_src)), -2 * np.ones(len(d.X_tgt))])
+    >>> score = DeepEmbeddedValidation()(SkadaView(net), X, y, sample_domain=domain)
+    >>> bool(np.isfinite(score))
+    True
+    """
+
+    __metadata_request__score = {"sample_weight": True}
+
+    def __init__(self, estimator, layer=None):
+        self.estimator = estimator
+        self.layer = layer
+
+    @property
+    def classes_(self):
+        return self.estimator.classes_
+
+    @property
+    def module_(self):
+        # DeepEmbeddedValidation checks this before calling predict_features
+        from types import SimpleNamespace
+
+        return SimpleNamespace(layer_name=self.layer or "forward_features")
+
+    def predict_proba(self, X, sample_domain=None, allow_source=None, **params):
+        """Class probabilities of the wrapped classifier (domain hints ignored)."""
+        return self.estimator.predict_proba(X)
+
+    def predict(self, X, sample_domain=None, allow_source=None, **params):
+        """Predicted labels of the wrapped classifier (domain hints ignored)."""
+        return self.estimator.predict(X)
+
+    def fit(self, X, y=None, **params):
+        """Not supported: the view scores the classifier as it was fitted.
+
+        Present because skada's ``ImportanceWeightedScorer`` accepts only
+        estimators that have ``fit``.
+        """
+        raise TypeError(
+            "SkadaView scores an already fitted classifier and never refits it; "
+            "fit the wrapped estimator itself, then wrap it again."
+        )
+
+    def _forward(self, X, features):
+        from .teacher import frozen_copy, probe, resolve_teacher, teacher_features
+
+        module, _ = resolve_teacher(self.estimator, owner="SkadaView")
+        # an eval-mode copy: the user's network keeps its mode and weights
+        module = frozen_copy(module)
+        X = torch.as_tensor(np.asarray(X, dtype=np.float32))
+        if features:
+            return probe(lambda x: teacher_features(module, x, layer=self.layer), X)
+        return probe(module, X)
+
+    def predict_features(self, X):
+        """Features of the wrapped network, shape ``(n_samples, n_features)``."""
+        return self._forward(X, features=True)
+
+    def infer(self, X, **params):
+        """Logits of the wrapped network (skada's ``MaNoScorer`` reads them)."""
+        return self._forward(X, features=False)
+
+    def score(self, X, y, sample_weight=None, **params):
+        """(Weighted) accuracy of the wrapped classifier on labelled rows."""
+        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)

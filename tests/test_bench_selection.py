@@ -50,3 +50,42 @@ def test_quick_run_writes_report(tmp_path, monkeypatch):
         assert name in text
     assert (tmp_path / "selection.png").exists()
     assert len((tmp_path / "selection.csv").read_text().splitlines()) == 3
+
+
+def test_teacher_selection_quick_run_scores_every_candidate(tmp_path):
+    from benchmarks import teacher_selection
+
+    argv = ["--quick", "--out", str(tmp_path), "--teacher-cache", str(tmp_path / "c")]
+    assert teacher_selection.main(argv) == 0
+    rows = (tmp_path / "teacher_selection.csv").read_text().splitlines()
+    assert len(rows) == 3  # header and the two DANN seeds of 2->11
+    text = (tmp_path / "teacher_selection.md").read_text()
+    for name in teacher_selection.SCORERS:
+        assert f"| {name} |" in text
+    assert "## Choosing the seed of one kind" in text
+    # the teachers went to the shared cache, named as skkd bench har names them
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
+        "dann-2to11-seed0-ep2.pkl",
+        "dann-2to11-seed1-ep2.pkl",
+    ]
+
+
+def test_collapse_then_entropy_ranks_a_collapsed_teacher_last():
+    from benchmarks.teacher_selection import SCORERS, build_report
+
+    def row(seed, f1, collapse_then_entropy):
+        scores = dict.fromkeys(SCORERS, 0.0)
+        scores["collapse_then_entropy"] = collapse_then_entropy
+        return {
+            "scenario": "a",
+            "kind": "dann",
+            "teacher_seed": seed,
+            "oracle_macro_f1": f1,
+            **scores,
+        }
+
+    rows = [row(0, 40.0, float("-inf")), row(1, 90.0, -0.5)]
+    sections, _ = build_report(rows)
+    table = dict(sections)["Choosing among every candidate of a scenario"]
+    line = next(x for x in table.splitlines() if x.startswith("| collapse_then"))
+    assert "| 90.00 ± 0.00 |" in line

@@ -86,3 +86,50 @@ def test_scorer_in_grid_search_and_cross_val():
     # The scorer equals macro_f1 on the estimator's predictions.
     clf = search.best_estimator_
     assert macro_f1_scorer(clf, X, y) == pytest.approx(macro_f1(y, clf.predict(X)))
+
+
+def test_skada_view_lets_every_label_free_skada_scorer_score_a_skkd_net():
+    import torch
+    from skada.metrics import (
+        DeepEmbeddedValidation,
+        ImportanceWeightedScorer,
+        MaNoScorer,
+        PredictionEntropyScorer,
+        SoftNeighborhoodDensity,
+    )
+
+    from skkd import DANNClassifier
+    from skkd.datasets import make_domain_shift
+    from skkd.metrics import SkadaView
+
+    torch.set_num_threads(1)
+    d = make_domain_shift(n_samples=60, n_target=40, random_state=0)
+    net = DANNClassifier(max_epochs=2, random_state=0).fit(d.X_src, d.y_src, d.X_tgt)
+    weights = [p.detach().clone() for p in net.module_.parameters()]
+    view = SkadaView(net)
+    net.module_.train()  # reading features must not change the user's module mode
+    assert view.predict_features(d.X_tgt).shape == (40, net.module_.n_features)
+    logits = view.infer(d.X_tgt)
+    assert net.module_.training
+    X = np.concatenate([d.X_src, d.X_tgt])
+    y = np.concatenate([d.y_src, -np.ones(len(d.X_tgt), dtype=int)])
+    domain = np.concatenate([np.ones(len(d.X_src)), -2 * np.ones(len(d.X_tgt))])
+    scorers = [
+        PredictionEntropyScorer(),
+        SoftNeighborhoodDensity(),
+        DeepEmbeddedValidation(random_state=0),
+        ImportanceWeightedScorer(),
+        MaNoScorer(),
+    ]
+    for scorer in scorers:
+        assert np.isfinite(scorer(view, X, y, sample_domain=domain)), scorer
+    np.testing.assert_allclose(
+        torch.softmax(logits, 1).numpy(),
+        net.predict_proba(d.X_tgt),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    after = list(net.module_.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(weights, after, strict=True))
+    with pytest.raises(TypeError, match="never refits"):
+        view.fit(d.X_src, d.y_src)
