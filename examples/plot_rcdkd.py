@@ -55,8 +55,8 @@ for name, model in {
 # ``train_selection_rate`` is the fraction of target samples distilled, and
 # ``train_agent_reward`` the mean reward (1.0: every choice agrees with the
 # uncertainty and transferability signals; about -1.0: random choices). The
-# agent learns once its replay buffer holds more than 100 transitions, from
-# the first training step on. ``train_kd`` is summed over the selected samples.
+# agent learns once its replay buffer holds more than 100 transitions (within
+# the first two training steps). ``train_kd`` is summed over the selected samples.
 epochs = rcdkd.history_[:, "epoch"]
 fig, (ax_agent, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.8))
 ax_agent.plot(
