@@ -364,6 +364,24 @@ def test_soft_update_then_new_noise(dann_teacher, shift_data):
     assert _same_params(frozen, est.q_target_)
 
 
+@pytest.mark.parametrize("resample, calls", [("episode", 2), ("step", 1)])
+def test_mc_resample(dann_teacher, shift_data, resample, calls, monkeypatch):
+    est = _fit(dann_teacher, shift_data, mc_resample=resample)
+    seen = []
+    original = RCDKDClassifier.teacher_proba
+
+    def counting(self, X):
+        seen.append(len(X))
+        return original(self, X)
+
+    monkeypatch.setattr(RCDKDClassifier, "teacher_proba", counting)
+    step = _step(est, shift_data)
+    for _ in range(est.n_episodes):
+        est.agent_stage(step)
+        est.student_stage(step)
+    assert seen == [16] * calls
+
+
 def test_src_ce_adds_the_source_term(dann_teacher, shift_data):
     est = _fit(dann_teacher, shift_data, src_ce=True)
     assert np.isfinite(est.history_[-1, "train_ce"])
@@ -409,6 +427,7 @@ def test_teacher_without_dropout_is_a_clear_error(shift_data):
         ({"reward_weights": (1.0,)}, "two finite"),
         ({"kd_reduction": "none"}, "kd_reduction must be one of"),
         ({"dc_mode": "grl"}, "dc_mode must be one of"),
+        ({"mc_resample": "batch"}, "mc_resample must be one of"),
         ({"gamma": 1.5}, "gamma"),
     ],
 )

@@ -25,6 +25,7 @@ __all__ = ["RCDKDClassifier", "dropout_only_train", "mc_dropout_proba"]
 _SWITCHES = {
     "kd_reduction": ("sum", "mean"),
     "dc_mode": ("cooperative", "adversarial"),
+    "mc_resample": ("episode", "step"),
 }
 #: rows per teacher forward in Monte Carlo dropout (passes are batched)
 _MC_ROWS = 1024
@@ -182,6 +183,11 @@ class RCDKDClassifier(BaseDistiller):
         Episodes (student updates and agent decisions) per training step.
     mc_passes : int, default=10
         Teacher Monte Carlo dropout passes per episode.
+    mc_resample : {"episode", "step"}, default="episode"
+        Draw the teacher's Monte Carlo passes anew in every episode (released
+        code), or once per step for all its episodes (the teacher and the
+        target batch do not change within a step: the same estimate, from
+        fewer draws; ``n_episodes`` times fewer teacher passes).
     reward_weights : tuple of float, default=(0.2, 1.8)
         Weights of the uncertainty and transferability rewards.
     gamma : float, default=0.9
@@ -270,6 +276,7 @@ class RCDKDClassifier(BaseDistiller):
         lambda_cls=1.0,
         n_episodes=5,
         mc_passes=10,
+        mc_resample="episode",
         reward_weights=(0.2, 1.8),
         gamma=0.9,
         target_update=0.001,
@@ -291,6 +298,7 @@ class RCDKDClassifier(BaseDistiller):
         self.lambda_cls = lambda_cls
         self.n_episodes = n_episodes
         self.mc_passes = mc_passes
+        self.mc_resample = mc_resample
         self.reward_weights = reward_weights
         self.gamma = gamma
         self.target_update = target_update
@@ -423,6 +431,7 @@ class RCDKDClassifier(BaseDistiller):
                 updated=False,
                 teacher_src_features=features_src,
                 teacher_tgt_logits=self.teacher_logits(step.X_tgt),
+                teacher_proba=None,
                 sums={},
             )
 
@@ -445,8 +454,10 @@ class RCDKDClassifier(BaseDistiller):
                 actions = self.q_network_(states).argmax(dim=1)
             if ctx.pending is not None:  # last episode's transition ends here
                 self.replay_.push(*ctx.pending[:3], states, ctx.pending[3])
+            if self.mc_resample == "episode" or ctx.teacher_proba is None:
+                ctx.teacher_proba = self.teacher_proba(step.X_tgt)
             signals = rcdkd_signals(
-                torch.softmax(logits.detach(), dim=1), self.teacher_proba(step.X_tgt)
+                torch.softmax(logits.detach(), dim=1), ctx.teacher_proba
             )
             rewards = rcdkd_rewards(actions, *signals, tuple(self.reward_weights))
             last = k == int(self.n_episodes) - 1
