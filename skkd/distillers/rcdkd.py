@@ -93,8 +93,9 @@ def mc_dropout_proba(module, X, n_passes=10):
     >>> import torch
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(3, 3), nn.Dropout(0.5), nn.Linear(3, 2)).eval()
-    >>> mc_dropout_proba(net, torch.ones(4, 3), n_passes=5).sum(dim=1)
-    tensor([1., 1., 1., 1.])
+    >>> proba = mc_dropout_proba(net, torch.ones(4, 3), n_passes=5)
+    >>> proba.shape, torch.allclose(proba.sum(dim=1), torch.ones(4))
+    (torch.Size([4, 2]), True)
     """
     n = len(X)
     per_forward = max(1, _MC_ROWS // max(n, 1))
