@@ -229,7 +229,7 @@ def run_scenario(
     tag : str, default="default"
         Label of the run (recorded by the runner, not used here).
     variant : str, default=""
-        ``KEY=VALUE`` constructor parameters of the UNI-KD and RCD-KD students.
+        ``KEY=VALUE`` constructor parameters of the UNI-KD student.
     threads : int, default=1
         ``torch.set_num_threads`` in this worker (1 is fastest for these
         small nets on a few cores).
