@@ -797,8 +797,7 @@ def _parser():
         nargs="+",
         default=[],
         metavar="KEY=VALUE",
-        help="extra parameters of the UNI-KD and RCD-KD students (select one "
-        "with --methods; needs --tag)",
+        help="extra UniKDClassifier parameters (needs --tag)",
     )
     return add_teacher_arguments(p)
 
