@@ -49,6 +49,7 @@ METHODS = {
     "mobileda": ("MobileDA", "MobileDAClassifier", "source"),
     "unikd": ("UNI-KD", "UniKDClassifier", "dann"),
     "itmc": ("ITMC", "ITMCClassifier", "dann"),
+    "rcdkd": ("RCD-KD", "RCDKDClassifier", "dann"),
 }
 #: methods run at the budgets other than the main one (the comparison that
 #: matters there, plus the cheap source-only reference)

@@ -21,6 +21,7 @@ from .distillers import (
     KDClassifier,
     MemKDClassifier,
     MobileDAClassifier,
+    RCDKDClassifier,
     RKDClassifier,
     SequenceFitNetClassifier,
     UniKDClassifier,
@@ -49,4 +50,5 @@ __all__ = [
     "VADAClassifier",
     "__version__",
     "ITMCClassifier",
+    "RCDKDClassifier",
 ]

@@ -342,3 +342,28 @@ def check_fit_target(X, X_tgt, tags, name):
             " or pass skada's packed form with sample_domain < 0 for target rows."
         )
     return X_tgt
+
+
+def check_switches(estimator, switches):
+    """Raise a ValueError naming the parameter whose value is not allowed.
+
+    Parameters
+    ----------
+    estimator : object
+        Holds the parameters as attributes.
+    switches : dict of str to tuple
+        Parameter name -> allowed values.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> check_switches(SimpleNamespace(mode="a"), {"mode": ("a", "b")})
+    >>> check_switches(SimpleNamespace(mode="c"), {"mode": ("a", "b")})
+    Traceback (most recent call last):
+    ...
+    ValueError: mode must be one of ('a', 'b'), got 'c'.
+    """
+    for name, allowed in switches.items():
+        value = getattr(estimator, name)
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")

@@ -20,6 +20,8 @@ __all__ = [
     "memory_discrepancy",
     "memory_pairs",
     "mmd",
+    "rcdkd_rewards",
+    "rcdkd_signals",
     "relative_memory_change",
     "rkd_angle",
     "rkd_distance",
@@ -905,3 +907,98 @@ def vat_loss(forward, X, logits=None, *, xi=1e-6, eps=3.5, n_power=1, generator=
         d = torch.zeros_like(d) if grad is None else grad.detach()
     r_adv = eps * _unit_per_sample(d)
     return _kl_from_logits(logits, forward(X + r_adv))
+
+
+# --------------------------------------------------------------------------
+# RCD-KD: rewards of the sample-selection agent
+# --------------------------------------------------------------------------
+
+
+def _below_batch_mean(values):
+    # sign(mean - x): +1 below the batch mean, -1 above, 0 at it
+    return torch.sign(values.mean() - values)
+
+
+def rcdkd_signals(student_proba, teacher_proba):
+    """RCD-KD's per-sample reward signals, relative to the batch.
+
+    With ``H`` the entropy and ``d_i = KL(p_S,i || p_T,i)``::
+
+        m_S = sign(mean(H(p_S)) - H(p_S))   (+1: student more confident than average)
+        m_T = sign(mean(H(p_T)) - H(p_T))   (same for the teacher)
+        n   = sign(mean(d) - d)             (+1: transferable, below-average gap)
+
+    Xu et al., "Reinforced Cross-Domain Knowledge Distillation on Time Series
+    Data", NeurIPS 2024 (the released code's ``update_mcdo_new_2``).
+
+    Parameters
+    ----------
+    student_proba : torch.Tensor of shape (batch, n_classes)
+        Student probabilities on target samples (before the update).
+    teacher_proba : torch.Tensor of shape (batch, n_classes)
+        Teacher probabilities (the Monte Carlo dropout mean).
+
+    Returns
+    -------
+    m_student, m_teacher, transferable : torch.Tensor of shape (batch,)
+        Values in {-1, 0, 1}.
+
+    Examples
+    --------
+    >>> import torch
+    >>> p_s = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
+    >>> p_t = torch.tensor([[0.9, 0.1], [0.4, 0.6]])
+    >>> [s.tolist() for s in rcdkd_signals(p_s, p_t)]
+    [[1.0, -1.0], [1.0, -1.0], [1.0, -1.0]]
+    """
+    _check_2d("student_proba", student_proba)
+    _check_same_shape("student_proba", student_proba, "teacher_proba", teacher_proba)
+    p_s, p_t = student_proba.detach(), teacher_proba.detach()
+    entropy_s = -torch.xlogy(p_s, p_s).sum(dim=1)
+    entropy_t = -torch.xlogy(p_t, p_t).sum(dim=1)
+    tiny = torch.finfo(p_t.dtype).tiny  # a zero teacher probability stays finite
+    gap = (torch.xlogy(p_s, p_s) - torch.xlogy(p_s, p_t.clamp_min(tiny))).sum(dim=1)
+    return (
+        _below_batch_mean(entropy_s),
+        _below_batch_mean(entropy_t),
+        (_below_batch_mean(gap)),
+    )
+
+
+def rcdkd_rewards(actions, m_student, m_teacher, transferable, weights=(0.2, 1.8)):
+    """RCD-KD's reward of each (sample, action) pair.
+
+    ``r_unc = +1`` if (``a = 1``, ``m_S = +1``, ``m_T = +1``) or (``a = 0``,
+    ``m_S = -1``, ``m_T = -1``), else ``-1``; ``r_tr = +1`` if (``a = 1`` and
+    ``n > 0``) or (``a = 0`` and ``n <= 0``), else ``-1``; the reward is
+    ``w_unc (r_unc - 0.5) + w_tr (r_tr - 0.5)``, so with the default weights
+    (0.2, 1.8) it is one of 1.0, 0.6, -2.6, -3.0. Xu et al., NeurIPS 2024.
+
+    Parameters
+    ----------
+    actions : torch.Tensor of shape (batch,)
+        1 = distil the sample, 0 = skip it.
+    m_student, m_teacher, transferable : torch.Tensor of shape (batch,)
+        The signals of :func:`rcdkd_signals`.
+    weights : tuple of float, default=(0.2, 1.8)
+        ``(w_unc, w_tr)``.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch,)
+
+    Examples
+    --------
+    >>> import torch
+    >>> a = torch.tensor([1, 1, 0, 0])
+    >>> ones = torch.ones(4)
+    >>> rcdkd_rewards(a, ones, ones, torch.tensor([1.0, -1.0, -1.0, 1.0]))
+    tensor([ 1.0000, -2.6000,  0.6000, -3.0000])
+    """
+    selected = actions.bool()
+    both = (m_student == m_teacher) & (m_student.abs() == 1)
+    agree = both & torch.where(selected, m_student > 0, m_student < 0)
+    r_unc = torch.where(agree, 1.0, -1.0)
+    r_tr = torch.where(selected == (transferable > 0), 1.0, -1.0)
+    w_unc, w_tr = weights
+    return w_unc * (r_unc - 0.5) + w_tr * (r_tr - 0.5)

@@ -38,6 +38,10 @@ class Stage:
     optimizers : tuple of str or None, default=None
         Names of the optimizers the stage steps (``"optimizer"``,
         ``"optimizer_disc"`` ...); None steps every optimizer of the estimator.
+    after_step : str or None, default=None
+        Name of an estimator method ``method(step)`` called once the stage's
+        optimizers have stepped (never for a skipped batch): what must follow
+        an update, such as a soft update of a target network.
 
     Examples
     --------
@@ -48,6 +52,7 @@ class Stage:
     name: str
     losses: str
     optimizers: tuple | None = None
+    after_step: str | None = None
 
 
 class TrainingStep:
@@ -196,6 +201,8 @@ class StagedTrainingMixin:
             return None
         for optimizer in optimizers:
             optimizer.step()
+        if stage.after_step is not None:
+            getattr(self, stage.after_step)(step)
         self.record_terms(terms)
         return terms
 

@@ -199,6 +199,12 @@ REFINED_TINY = (
     "tests/test_vada.py"
 )
 
+RCDKD_TINY = (
+    "RCD-KD (as released) learns from the teacher only, without source labels, on "
+    "the target samples its agent selects; the check's 1-epoch 4-channel teacher "
+    "is below the check's 0.83 accuracy; learning is tested in tests/test_rcdkd.py"
+)
+
 
 def _expected_failures(estimator):
     failures = dict(COMMON_XFAIL)
@@ -214,6 +220,8 @@ def _expected_failures(estimator):
         failures["check_classifiers_train"] = VAT_RADIUS
     if shipped.__name__ == "DIRTTClassifier":
         failures["check_classifiers_train"] = REFINED_TINY
+    if shipped.__name__ == "RCDKDClassifier":
+        failures["check_classifiers_train"] = RCDKD_TINY
     if cls not in ALL_ESTIMATORS:  # the SelfContained subclasses
         return failures
     if issubclass(cls, BaseDistiller):

@@ -94,7 +94,9 @@ def _fit_counting(cls, **params):
 #: needs them. VAT (one power iteration, the default) forwards two perturbed
 #: copies of each batch it smooths: VADA smooths source and target (2 + 2 + 2),
 #: DIRT-T the target only, and never forwards the source batch (1 + 2 = 2 + 1).
-EXTRA_FORWARDS = {"VADAClassifier": 4, "DIRTTClassifier": 1}
+#: RCD-KD forwards the target batch once per episode (5 by default, as the
+#: student changes after each) and never the source batch: 5 = 2 + 3.
+EXTRA_FORWARDS = {"VADAClassifier": 4, "DIRTTClassifier": 1, "RCDKDClassifier": 3}
 
 
 @pytest.mark.parametrize("cls", ALL_ESTIMATORS, ids=ids)
@@ -109,8 +111,12 @@ def test_each_batch_runs_every_stage_once(cls):
         assert batch["forward"] == forwards, cls.__name__
         # one target batch per source batch, and only for methods that use it
         assert batch["draws"] == domains - 1
-        # each optimizer steps exactly once, whatever the number of stages
-        assert batch["steps"] == dict.fromkeys(est._optimizers, 1)
+        # each optimizer steps once per stage that declares it: once per batch
+        # for every method but RCD-KD, whose episodes each step theirs
+        declared = collections.Counter(
+            name for stage in stages for name in (stage.optimizers or est._optimizers)
+        )
+        assert batch["steps"] == declared
         # one on_grad_computed per stage
         assert batch["grads"] == {stage.name: 1 for stage in stages}
 
@@ -158,6 +164,8 @@ def test_extra_optimizers_inherit_the_main_settings(cls):
         expected = {k: main[k] for k in SETTINGS}
         if name == "optimizer_teacher":  # ITMC: the spec's own teacher_lr
             expected["lr"] = est.teacher_lr
+        if name == "optimizer_q":  # RCD-KD's DQN: the released code's own Adam
+            expected.update(lr=1e-4, betas=(0.9, 0.999), weight_decay=0.0)
         assert {k: settings[k] for k in SETTINGS} == expected, name
 
 
@@ -180,7 +188,9 @@ class GradNorms(Callback):
 
     def on_grad_computed(self, net, named_parameters, stage=None, **kwargs):
         grads = [p.grad for _, p in named_parameters if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))
+        # a stage may leave no gradient (RCD-KD's agent before it can learn)
+        norms = [g.norm() for g in grads] or [torch.zeros(())]
+        norm = torch.linalg.vector_norm(torch.stack(norms))
         self.norms[stage] = max(self.norms[stage], float(norm))
 
 
@@ -264,6 +274,28 @@ def test_pickle_holds_only_parameters_and_fitted_attributes(cls):
     params = set(est.get_params(deep=False))
     others = {k for k in state if k not in params and not k.endswith("_")}
     assert others <= PICKLED_PRIVATE, others
+
+
+class _AfterStep(DANNClassifier):
+    """DANN whose stage counts the calls of its ``after_step`` method."""
+
+    def training_stages(self):
+        return [Stage("main", "step_losses", None, "count_after_step")]
+
+    def count_after_step(self, step):
+        assert step.X_tgt is not None
+        self.history.record_batch("after_steps", 1)
+
+
+def test_after_step_runs_once_the_stage_stepped():
+    X, y, X_tgt = tiny_data()
+    est = make(_AfterStep, **BATCH).fit(X, y, X_tgt)
+    assert [b.get("after_steps") for b in est.history_[-1]["batches"]] == [1] * 3
+    poisoned = make(_poisoned(_AfterStep, Stage("main", "step_losses")), **BATCH)
+    poisoned.set_params(on_nonfinite="skip").fit(X, y, X_tgt)
+    batches = poisoned.history_[-1]["batches"]
+    assert len(batches) == 2  # the skipped batch never reached after_step
+    assert all(b.get("after_steps") == 1 for b in batches)
 
 
 def test_stages_default_to_every_optimizer():

@@ -9,6 +9,7 @@ from .baselines import (
 from .itmc import ITMCClassifier
 from .kd import KDClassifier
 from .memkd import MemKDClassifier
+from .rcdkd import RCDKDClassifier
 from .recurrent import (
     ATClassifier,
     DKDClassifier,
@@ -30,4 +31,5 @@ __all__ = [
     "MobileDAClassifier",
     "UniKDClassifier",
     "ITMCClassifier",
+    "RCDKDClassifier",
 ]

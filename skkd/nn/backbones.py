@@ -57,6 +57,10 @@ class CNN1D(_Backbone):
         Stride of the first convolution.
     dropout : float, default=0.5
         Dropout probability after the first block.
+    dropout_blocks : {"first", "all"}, default="first"
+        Where Dropout goes: after the first block (AdaTime, UNI-KD) or after
+        every block (the RCD-KD teacher, for Monte Carlo dropout). Parameters
+        are the same either way.
 
     Attributes
     ----------
@@ -88,17 +92,23 @@ class CNN1D(_Backbone):
         kernel_size=5,
         stride=1,
         dropout=0.5,
+        dropout_blocks="first",
     ):
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if len(widths) < 1:
             raise ValueError("widths must contain at least one block width.")
+        if dropout_blocks not in ("first", "all"):
+            raise ValueError(
+                f"dropout_blocks must be 'first' or 'all', got {dropout_blocks!r}."
+            )
         self.n_channels = n_channels
         self.n_classes = n_classes
         self.widths = widths
         self.kernel_size = kernel_size
         self.stride = stride
         self.dropout = dropout
+        self.dropout_blocks = dropout_blocks
 
         # Convolutions are followed by BatchNorm, so their bias is redundant.
         blocks = [
@@ -124,6 +134,7 @@ class CNN1D(_Backbone):
                     nn.BatchNorm1d(c_out),
                     nn.ReLU(),
                     nn.MaxPool1d(kernel_size=2, stride=2, padding=1),
+                    *([nn.Dropout(dropout)] if dropout_blocks == "all" else []),
                 )
             )
         self.features = nn.Sequential(*blocks)
