@@ -147,20 +147,45 @@ class CNN1D(_Backbone):
         return torch.flatten(self.pool(self.features(x)), 1)
 
 
+_INITS = ("recurrent", "pytorch")
+
+
 class _RecurrentClassifier(_Backbone):
     """One code path for LSTM and GRU classifiers; subclasses pick the cell."""
 
     _rnn_cls = None
+    #: row block (in gate units) of the gate whose bias ``forget_bias`` sets
+    _memory_gate = None
+
+    #: training settings an estimator uses for this module where the user left
+    #: its own defaults (see :func:`skkd.recipes.resolve_recipe`); chosen by the
+    #: ``skkd bench memkd_recipe`` study (docs/memkd.rst)
+    training_recipe = {
+        "lr": 1e-2,
+        "max_epochs": 200,
+        "max_grad_norm": 1.0,
+    }
 
     def __init__(
-        self, n_channels, n_classes, hidden_size=100, num_layers=1, dropout=0.0
+        self,
+        n_channels,
+        n_classes,
+        hidden_size=100,
+        num_layers=1,
+        dropout=0.0,
+        init="recurrent",
+        forget_bias=1.0,
     ):
         super().__init__()
+        if init not in _INITS:
+            raise ValueError(f"init must be one of {_INITS}, got {init!r}.")
         self.n_channels = n_channels
         self.n_classes = n_classes
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.init = init
+        self.forget_bias = forget_bias
         # PyTorch applies dropout only between stacked layers and warns when it
         # is set with a single layer, so pass it only where it has an effect.
         self.rnn = self._rnn_cls(
@@ -172,6 +197,28 @@ class _RecurrentClassifier(_Backbone):
         )
         self.n_features = hidden_size
         self.head = nn.Linear(hidden_size, n_classes)
+        if init == "recurrent":
+            self._init_recurrent()
+
+    def _init_recurrent(self):
+        # Orthogonal recurrent weights keep the state's norm through time at
+        # the start of training; a positive forget (LSTM) / update (GRU) gate
+        # bias makes the initial cell remember instead of decaying by half
+        # per step, so gradients reach the early time steps of long series.
+        h = self.hidden_size
+        gate = slice(self._memory_gate * h, (self._memory_gate + 1) * h)
+        for name, param in self.rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                for block in param.data.split(h):
+                    nn.init.orthogonal_(block)
+            elif name.startswith("weight_ih"):
+                for block in param.data.split(h):
+                    nn.init.xavier_uniform_(block)
+            elif name.startswith("bias_ih"):
+                param.data.zero_()
+                param.data[gate] = self.forget_bias
+            elif name.startswith("bias_hh"):
+                param.data.zero_()
 
     def forward_sequence(self, x):
         """Return the top layer's hidden states over time.
@@ -224,6 +271,12 @@ class LSTMClassifier(_RecurrentClassifier):
         Number of stacked recurrent layers.
     dropout : float, default=0.0
         Dropout between stacked layers (no effect when ``num_layers == 1``).
+    init : {"recurrent", "pytorch"}, default="recurrent"
+        "recurrent": orthogonal recurrent weights (per gate), Glorot-uniform
+        input weights, zero biases except ``forget_bias`` on the forget
+        gate; "pytorch": PyTorch's uniform initialisation.
+    forget_bias : float, default=1.0
+        Initial bias of the forget gate with ``init="recurrent"``.
 
     Attributes
     ----------
@@ -233,6 +286,10 @@ class LSTMClassifier(_RecurrentClassifier):
         Classifier ``Linear(hidden_size, n_classes)``.
     n_features : int
         Embedding size, ``hidden_size``.
+    training_recipe : dict
+        Class attribute: ``lr``, ``max_epochs`` and ``max_grad_norm`` that an
+        estimator uses where they were left at its defaults
+        (:mod:`skkd.recipes`).
 
     Examples
     --------
@@ -245,6 +302,7 @@ class LSTMClassifier(_RecurrentClassifier):
     """
 
     _rnn_cls = nn.LSTM
+    _memory_gate = 1  # PyTorch's gate order: input, forget, cell, output
 
 
 class GRUClassifier(_RecurrentClassifier):
@@ -265,6 +323,13 @@ class GRUClassifier(_RecurrentClassifier):
         Number of stacked recurrent layers.
     dropout : float, default=0.0
         Dropout between stacked layers (no effect when ``num_layers == 1``).
+    init : {"recurrent", "pytorch"}, default="recurrent"
+        "recurrent": orthogonal recurrent weights (per gate), Glorot-uniform
+        input weights, zero biases except ``forget_bias`` on the update
+        gate (``z``; 1 keeps the state); "pytorch": PyTorch's uniform
+        initialisation.
+    forget_bias : float, default=1.0
+        Initial bias of the update gate with ``init="recurrent"``.
 
     Attributes
     ----------
@@ -274,6 +339,10 @@ class GRUClassifier(_RecurrentClassifier):
         Classifier ``Linear(hidden_size, n_classes)``.
     n_features : int
         Embedding size, ``hidden_size``.
+    training_recipe : dict
+        Class attribute: ``lr``, ``max_epochs`` and ``max_grad_norm`` that an
+        estimator uses where they were left at its defaults
+        (:mod:`skkd.recipes`).
 
     Examples
     --------
@@ -285,6 +354,7 @@ class GRUClassifier(_RecurrentClassifier):
     """
 
     _rnn_cls = nn.GRU
+    _memory_gate = 1  # reset, update, new; the update gate keeps the state
 
 
 class _ResidualBlock(nn.Module):
