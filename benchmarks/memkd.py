@@ -199,11 +199,11 @@ def _common(X_val, y_val, epochs, patience, seed, n_train):
     from skorch.dataset import Dataset
     from skorch.helper import predefined_split
 
-    from skkd.nn import LSTMClassifier
+    from skkd.nn.backbones import recurrent_training_recipe
 
-    # the recurrent recipe of skkd bench memkd_recipe, for every method alike
+    # the students' recipe of skkd bench memkd_recipe, for every method alike
     # (LSTMClassifier's default init: orthogonal, forget-gate bias 1)
-    recipe = LSTMClassifier.training_recipe
+    recipe = recurrent_training_recipe(hidden_size=8)
     return {
         "max_epochs": epochs,
         "batch_size": batch_size_for(n_train),

@@ -20,13 +20,18 @@ __all__ = ["RECIPE_KEYS", "recommended_recipe", "resolve_recipe"]
 RECIPE_KEYS = ("lr", "max_epochs", "max_grad_norm")
 
 
-def recommended_recipe(module):
+def recommended_recipe(module, module_params=None):
     """The training recipe a module class (or instance) recommends.
+
+    ``training_recipe`` is a dict, or a callable that takes the module's
+    hyperparameters (the recurrent modules' recipe depends on their size).
 
     Parameters
     ----------
     module : type or torch.nn.Module
         The estimator's ``module``.
+    module_params : dict, optional
+        Routed ``module__*`` parameters, for a module class.
 
     Returns
     -------
@@ -39,10 +44,14 @@ def recommended_recipe(module):
     >>> from skkd.nn import CNN1D, LSTMClassifier
     >>> recommended_recipe(CNN1D)
     {}
-    >>> sorted(recommended_recipe(LSTMClassifier))
-    ['lr', 'max_epochs', 'max_grad_norm']
+    >>> recommended_recipe(LSTMClassifier, {"hidden_size": 8})
+    {'lr': 0.01, 'max_epochs': 200, 'max_grad_norm': 1.0}
+    >>> recommended_recipe(LSTMClassifier(1, 2, num_layers=3))["lr"]
+    0.001
     """
     recipe = getattr(module, "training_recipe", None) or {}
+    if callable(recipe):
+        recipe = recipe(**_hyperparameters(module, module_params))
     unknown = set(recipe) - set(RECIPE_KEYS)
     if unknown:
         raise ValueError(
@@ -50,6 +59,21 @@ def recommended_recipe(module):
             f" sets {sorted(unknown)}; a recipe may set only {list(RECIPE_KEYS)}."
         )
     return dict(recipe)
+
+
+def _hyperparameters(module, module_params):
+    if not isinstance(module, type):  # an instance keeps them as attributes
+        return {k: v for k, v in vars(module).items() if not k.startswith("_")}
+    try:
+        signature = inspect.signature(module).parameters
+    except (TypeError, ValueError):
+        signature = {}
+    defaults = {
+        k: p.default
+        for k, p in signature.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    return {**defaults, **(module_params or {})}
 
 
 def _signature_default(cls, name):
@@ -91,13 +115,13 @@ def resolve_recipe(estimator):
     >>> from skkd.nn import LSTMClassifier
     >>> resolve_recipe(TimeSeriesClassifier())["lr"]
     0.01
-    >>> rnn = resolve_recipe(TimeSeriesClassifier(LSTMClassifier))
-    >>> rnn == LSTMClassifier.training_recipe
-    True
+    >>> resolve_recipe(TimeSeriesClassifier(LSTMClassifier, module__hidden_size=8))
+    {'lr': 0.01, 'max_epochs': 200, 'max_grad_norm': 1.0}
     >>> resolve_recipe(TimeSeriesClassifier(LSTMClassifier, lr=3e-4))["lr"]
     0.0003
     """
-    recipe = recommended_recipe(estimator.module)
+    params = estimator.get_params_for("module")
+    recipe = recommended_recipe(estimator.module, params)
     resolved = {}
     for key in RECIPE_KEYS:
         value = getattr(estimator, key)

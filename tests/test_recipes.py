@@ -12,11 +12,13 @@ from skkd import TimeSeriesClassifier
 from skkd.distillers.memkd import MemKDClassifier
 from skkd.distillers.recurrent import RKDClassifier
 from skkd.nn import CNN1D, GRUClassifier, LSTMClassifier
+from skkd.nn.backbones import recurrent_training_recipe
 from skkd.recipes import recommended_recipe, resolve_recipe
 
 torch.set_num_threads(1)
 
-RECIPE = LSTMClassifier.training_recipe
+RECIPE = recurrent_training_recipe(hidden_size=8)  # a small student's
+DEEP = recurrent_training_recipe(hidden_size=100, num_layers=3)
 
 
 def _data(n=24, length=10, seed=0):
@@ -28,14 +30,30 @@ def _data(n=24, length=10, seed=0):
 
 
 def test_recurrent_modules_declare_a_recipe_and_cnns_do_not():
-    assert recommended_recipe(LSTMClassifier) == RECIPE
-    assert recommended_recipe(GRUClassifier) == GRUClassifier.training_recipe
+    assert recommended_recipe(LSTMClassifier, {"hidden_size": 8}) == RECIPE
+    assert recommended_recipe(GRUClassifier, {"hidden_size": 8}) == RECIPE
     assert recommended_recipe(LSTMClassifier(1, 2, hidden_size=3)) == RECIPE
     assert recommended_recipe(CNN1D) == {}
+    # stacked or wide networks get the lower learning rate
+    assert recommended_recipe(LSTMClassifier, {"num_layers": 3}) == DEEP
+    assert RECIPE["lr"] == 1e-2 and DEEP["lr"] == 1e-3
+
+
+def test_the_deep_teacher_recipe_follows_routed_module_params():
+    est = TimeSeriesClassifier(
+        LSTMClassifier, module__hidden_size=100, module__num_layers=3
+    )
+    assert resolve_recipe(est) == DEEP
+    assert (
+        resolve_recipe(est.set_params(module__num_layers=1, module__hidden_size=16))[
+            "lr"
+        ]
+        == 1e-2
+    )
 
 
 def test_defaults_left_alone_take_the_recipe_and_params_stay_as_passed():
-    est = TimeSeriesClassifier(LSTMClassifier)
+    est = TimeSeriesClassifier(LSTMClassifier, module__hidden_size=8)
     assert resolve_recipe(est) == RECIPE
     # sklearn's contract: the parameters are what the user passed
     assert est.get_params()["lr"] == 1e-2
@@ -49,7 +67,7 @@ def test_explicit_values_win_over_the_recipe():
     est = TimeSeriesClassifier(LSTMClassifier, lr=3e-4, max_epochs=7, max_grad_norm=5.0)
     assert resolve_recipe(est) == {"lr": 3e-4, "max_epochs": 7, "max_grad_norm": 5.0}
     # a distiller's own default (MemKD: lr 5e-3) counts as left alone
-    memkd = MemKDClassifier(LSTMClassifier(1, 2, hidden_size=3))
+    memkd = MemKDClassifier(LSTMClassifier(1, 2, hidden_size=3), module__hidden_size=8)
     assert resolve_recipe(memkd)["lr"] == RECIPE["lr"]
     assert resolve_recipe(memkd.set_params(lr=2e-3))["lr"] == 2e-3
 
@@ -71,6 +89,7 @@ def test_fit_trains_with_the_resolved_values():
 
 def test_default_epochs_come_from_the_recipe(monkeypatch):
     monkeypatch.setattr(LSTMClassifier, "training_recipe", {**RECIPE, "max_epochs": 3})
+    assert recommended_recipe(LSTMClassifier) == {**RECIPE, "max_epochs": 3}
     X, y = _data()
     est = TimeSeriesClassifier(LSTMClassifier, module__hidden_size=3).fit(X, y)
     assert est.max_epochs_ == 3 and len(est.history_) == 3

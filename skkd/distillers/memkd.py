@@ -109,7 +109,12 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     target_weight : float, default=1.0
         Weight of the memory term on ``X_tgt``.
     lr : float, default=5e-3
-        Adam learning rate (the authors' value; weight decay 1e-5).
+        Adam learning rate (the authors' value; weight decay 1e-5). Left at
+        this default with a student that declares a ``training_recipe``
+        (:class:`skkd.nn.LSTMClassifier`, :class:`skkd.nn.GRUClassifier`),
+        the recipe's values are used instead, as for every skkd estimator:
+        lr 1e-2, 200 epochs, gradient norm clipped at 1 (``lr_``,
+        ``max_epochs_``, ``max_grad_norm_``; :mod:`skkd.recipes`).
     **kwargs
         As :class:`skkd.base.BaseDistiller` (``max_epochs``, ``batch_size``,
         ``callbacks``, ``random_state`` ...).

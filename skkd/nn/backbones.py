@@ -150,6 +150,33 @@ class CNN1D(_Backbone):
 _INITS = ("recurrent", "pytorch")
 
 
+def recurrent_training_recipe(hidden_size=100, num_layers=1, **_):
+    """Training settings for a recurrent classifier of a given size.
+
+    lr 1e-2 for single-layer networks up to 32 units (the students of the
+    ``skkd bench memkd_recipe`` study), 1e-3 for stacked or wider ones (a
+    3x100 LSTM stays at chance on GunPoint with 1e-2 and learns with 1e-3);
+    up to 200 epochs; gradient norm clipped at 1.
+
+    Parameters
+    ----------
+    hidden_size, num_layers : int
+        The module's hyperparameters (others are ignored).
+
+    Returns
+    -------
+    dict
+        ``lr``, ``max_epochs`` and ``max_grad_norm``.
+
+    Examples
+    --------
+    >>> recurrent_training_recipe(8)["lr"], recurrent_training_recipe(100, 3)["lr"]
+    (0.01, 0.001)
+    """
+    small = num_layers == 1 and hidden_size <= 32
+    return {"lr": 1e-2 if small else 1e-3, "max_epochs": 200, "max_grad_norm": 1.0}
+
+
 class _RecurrentClassifier(_Backbone):
     """One code path for LSTM and GRU classifiers; subclasses pick the cell."""
 
@@ -160,11 +187,7 @@ class _RecurrentClassifier(_Backbone):
     #: training settings an estimator uses for this module where the user left
     #: its own defaults (see :func:`skkd.recipes.resolve_recipe`); chosen by the
     #: ``skkd bench memkd_recipe`` study (docs/memkd.rst)
-    training_recipe = {
-        "lr": 1e-2,
-        "max_epochs": 200,
-        "max_grad_norm": 1.0,
-    }
+    training_recipe = staticmethod(recurrent_training_recipe)
 
     def __init__(
         self,
@@ -286,10 +309,10 @@ class LSTMClassifier(_RecurrentClassifier):
         Classifier ``Linear(hidden_size, n_classes)``.
     n_features : int
         Embedding size, ``hidden_size``.
-    training_recipe : dict
-        Class attribute: ``lr``, ``max_epochs`` and ``max_grad_norm`` that an
-        estimator uses where they were left at its defaults
-        (:mod:`skkd.recipes`).
+    training_recipe : callable
+        Class attribute, :func:`recurrent_training_recipe`: the ``lr``,
+        ``max_epochs`` and ``max_grad_norm`` an estimator uses where they were
+        left at its defaults (:mod:`skkd.recipes`).
 
     Examples
     --------
@@ -339,10 +362,10 @@ class GRUClassifier(_RecurrentClassifier):
         Classifier ``Linear(hidden_size, n_classes)``.
     n_features : int
         Embedding size, ``hidden_size``.
-    training_recipe : dict
-        Class attribute: ``lr``, ``max_epochs`` and ``max_grad_norm`` that an
-        estimator uses where they were left at its defaults
-        (:mod:`skkd.recipes`).
+    training_recipe : callable
+        Class attribute, :func:`recurrent_training_recipe`: the ``lr``,
+        ``max_epochs`` and ``max_grad_norm`` an estimator uses where they were
+        left at its defaults (:mod:`skkd.recipes`).
 
     Examples
     --------
