@@ -8,11 +8,12 @@ a few epochs only) and hidden-8 LSTM students:
   MemKD are each fitted for ``--epochs`` epochs from the same seed, one after
   the other; the CPU time per epoch (fit CPU seconds / epochs, the teacher
   cache included in MemKD's) is recorded and the ratio of the medians reported;
-* **profile**: one MemKD fit under cProfile, its time split into the
-  recurrent forward/backward, the MemKD loss, the teacher cache (build and
-  lookups), the optimizer step, validation and the rest (skorch, callbacks);
-* **estimate** of the full default ``skkd bench memkd`` protocol from the
-  measured epoch times (see :func:`estimate_protocol`).
+* **profile**: one MemKD fit under cProfile, its own time split into the
+  recurrent forward with every backward pass, the MemKD loss, the teacher
+  cache (build and lookups), the optimizer step and the rest (skorch,
+  callbacks, validation, Python);
+* **loss math**: one student step without the engine, cross-entropy alone
+  against cross-entropy plus the memory terms (:func:`loss_math_cost`).
 
 Writes ``memkd_speed.md`` and ``memkd_speed.csv``. CPU time, not wall time,
 is measured, so a loaded machine changes the numbers little; the report
@@ -30,11 +31,15 @@ import numpy as np
 
 from ._cli import output_folder, suite_parser
 
-__all__ = ["estimate_protocol", "main", "profile_breakdown"]
+__all__ = ["loss_math_cost", "main", "profile_breakdown"]
 
 #: profile categories: a function whose file or name contains a pattern
 CATEGORIES = (
-    ("LSTM forward/backward", ("torch/nn/modules/rnn.py", "run_backward", "lstm")),
+    # autograd's backward runs every term's backward, not the LSTM's alone
+    (
+        "LSTM forward + all backward",
+        ("torch/nn/modules/rnn.py", "run_backward", "lstm"),
+    ),
     ("MemKD loss", ("relative_memory_change", "smooth_l1", "_memory_losses")),
     ("teacher cache", ("teacher.py", "memory_matrix", "_teacher_batch")),
     ("optimizer step", ("torch/optim/", "clip_grad")),
@@ -126,6 +131,57 @@ def paired_epoch_times(dataset="GunPoint", repeats=5, epochs=20, threads=1):
     return rows
 
 
+def loss_math_cost(dataset="GunPoint", repeats=5, steps=50, threads=1):
+    """Milliseconds per training step without the engine: CE alone vs MemKD.
+
+    The hidden-8 student's forward and backward on one batch of the data
+    set, with cross-entropy only and with cross-entropy plus both memory
+    terms (the teacher's ``r`` read from a precomputed matrix, as in a cached
+    fit). Their difference is what the memory loss itself costs; the rest of
+    the MemKD/Base gap is per-step bookkeeping.
+
+    Returns
+    -------
+    dict
+        ``"ce"`` and ``"memkd"``: median milliseconds per step.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from skkd.distillers.memkd import memory_matrix
+    from skkd.losses import memory_pairs, relative_memory_change
+    from skkd.nn import LSTMClassifier
+
+    X_tr, y_tr, _, _, batch = _setup(dataset, threads)
+    x, y = torch.from_numpy(X_tr[:batch]), torch.from_numpy(y_tr[:batch])
+    student = LSTMClassifier(X_tr.shape[1], int(y_tr.max()) + 1, hidden_size=8)
+    teacher = LSTMClassifier(X_tr.shape[1], int(y_tr.max()) + 1, num_layers=3)
+    with torch.no_grad():
+        memory = memory_matrix(teacher.forward_sequence(x))
+    rows = torch.arange(len(x)).unsqueeze(1)
+
+    def step(with_memory):
+        seq = student.forward_sequence(x)
+        loss = F.cross_entropy(student.head(seq[:, -1]), y)
+        if with_memory:
+            for starts, ends in memory_pairs(x.shape[2], 100):
+                r_s = relative_memory_change(seq, starts, ends)
+                loss = loss + F.smooth_l1_loss(r_s, memory[rows, starts, ends])
+        student.zero_grad()
+        loss.backward()
+
+    out = {}
+    for name, with_memory in (("ce", False), ("memkd", True)):
+        times = []
+        for _ in range(repeats):
+            cpu = time.process_time()
+            for _ in range(steps):
+                step(with_memory)
+            times.append(1000 * (time.process_time() - cpu) / steps)
+        out[name] = float(np.median(times))
+    return out
+
+
 def profile_breakdown(dataset="GunPoint", epochs=20, threads=1):
     """Share of one MemKD fit's time per category (see ``CATEGORIES``).
 
@@ -167,39 +223,6 @@ def profile_breakdown(dataset="GunPoint", epochs=20, threads=1):
     return total, shares
 
 
-def estimate_protocol(epoch_seconds, *, n_seeds=5, n_lambdas=5, cores=2):
-    """Upper bound of the full protocol's time from per-epoch seconds.
-
-    Parameters
-    ----------
-    epoch_seconds : dict of str to float
-        Per data set: CPU seconds of one hidden-8 student epoch (Base).
-    n_seeds, n_lambdas : int
-        Seeds and MemKD lambdas of the protocol.
-    cores : int
-        Jobs in parallel (one torch thread each).
-
-    Returns
-    -------
-    dict
-        ``fits_per_seed``, ``epochs_bound`` (every fit to 500 epochs) and the
-        minutes of that bound on ``cores`` cores.
-
-    Examples
-    --------
-    >>> est = estimate_protocol({"A": 0.01}, n_seeds=1, cores=1)
-    >>> est["fits_per_seed"]
-    20
-    """
-    # hidden 8: 6 methods + MemKD per lambda; sweep of 3 sizes x (Base, KD, MemKD)
-    fits = 6 + n_lambdas + 3 * 3
-    total = sum(epoch_seconds.values()) * fits * 500 * n_seeds
-    return {
-        "fits_per_seed": fits,
-        "bound_minutes": total / cores / 60,
-    }
-
-
 def main(argv=None):
     """Run the measurement; ``skkd bench memkd_speed --help`` lists the options."""
     from ._report import environment, markdown_table, write_report
@@ -218,6 +241,7 @@ def main(argv=None):
     load_before = os.getloadavg()
     rows = paired_epoch_times(args.dataset, args.repeats, args.epochs)
     total, shares = profile_breakdown(args.dataset, args.epochs)
+    math_ms = loss_math_cost(args.dataset, repeats=args.repeats)
     load_after = os.getloadavg()
     med = {
         m: float(np.median([r["cpu_per_epoch"] for r in rows if r["method"] == m]))
@@ -242,7 +266,12 @@ def main(argv=None):
         f"MemKD/Base ratio of median CPU time per epoch: "
         f"**{med['MemKD'] / med['Base']:.2f}x**. Load average (1, 5, 15 min) "
         f"before: {', '.join(f'{v:.2f}' for v in load_before)}; after: "
-        f"{', '.join(f'{v:.2f}' for v in load_after)}."
+        f"{', '.join(f'{v:.2f}' for v in load_after)}. Without the engine, one "
+        f"training step of the student (forward and backward, one batch) costs "
+        f"{math_ms['ce']:.2f} ms with cross-entropy alone and "
+        f"{math_ms['memkd']:.2f} ms with both memory terms added: the memory "
+        "loss itself, not the teacher, is the larger part of MemKD's extra cost "
+        "on a hidden-8 LSTM."
     )
     path = out_dir / "memkd_speed.md"
     write_report(
