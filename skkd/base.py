@@ -43,6 +43,7 @@ from .callbacks import EpochRollback, NonFiniteGuard, NonFiniteLossError
 from .model_selection import unwrap_target
 from .nn import CNN1D
 from .persistence import InconsistentSkkdVersionWarning, PersistenceMixin
+from .recipes import resolve_recipe
 from .sampling import TargetSampler
 from .stages import StagedTrainingMixin
 from .tags import SkkdTags
@@ -93,9 +94,12 @@ class BaseTimeSeriesClassifier(
         Optimizer class of every optimizer; settings routed with
         ``optimizer__*``.
     lr : float, default=1e-2
-        Learning rate (the UNI-KD/AdaTime setting).
+        Learning rate (the UNI-KD/AdaTime setting). A module that declares a
+        ``training_recipe`` (the recurrent backbones do) replaces a value
+        left at the default; see :mod:`skkd.recipes` and ``lr_``.
     max_epochs : int, default=10
-        Training epochs; one epoch covers the source set once.
+        Training epochs; one epoch covers the source set once. Module-aware
+        like ``lr`` (``max_epochs_``).
     batch_size : int, default=32
         Mini-batch size, for source and target batches alike.
     train_split : callable or None, default=None
@@ -112,6 +116,7 @@ class BaseTimeSeriesClassifier(
         ``train_skipped_batches``).
     max_grad_norm : float or None, default=None
         Clip the gradient norm of each stage's parameters before its update.
+        Module-aware like ``lr`` (``max_grad_norm_``).
     **kwargs
         Routed skorch parameters (``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks__*`` ...).
@@ -124,6 +129,9 @@ class BaseTimeSeriesClassifier(
         Class labels in the user's encoding.
     n_channels_in_, n_timepoints_in_ : int
         Channels and series length seen in ``fit``.
+    lr_, max_epochs_, max_grad_norm_ : float, int, float or None
+        The values trained with: the parameters, or the module's
+        ``training_recipe`` where they were left at their defaults.
     history_ : skorch.history.History
         Per-epoch record, including every loss term as ``train_<term>``.
     """
@@ -284,6 +292,8 @@ class BaseTimeSeriesClassifier(
             inherited.pop("param_groups", None)  # names of the main modules
             own = self.get_params_for(prefix)
             kwargs = {**kwargs, **{k: v for k, v in inherited.items() if k not in own}}
+        if "lr" not in self.get_params_for(prefix) and hasattr(self, "lr_"):
+            kwargs["lr"] = self.lr_  # the module's recipe where lr was left
         return args, kwargs
 
     def _named_parameters(self, module_names):
@@ -392,6 +402,8 @@ class BaseTimeSeriesClassifier(
 
     def _fit(self, X, y, X_tgt, sample_domain, reset):
         X, y, X_tgt = self._validate_training_data(X, y, X_tgt, sample_domain, reset)
+        for key, value in resolve_recipe(self).items():
+            setattr(self, key + "_", value)
         # every piece of fit-time state hangs off this one object, dropped below
         self._session = SimpleNamespace(target=None, teacher_cache=None, resume=None)
         try:
@@ -439,8 +451,14 @@ class BaseTimeSeriesClassifier(
             if self._session.target is not None:
                 self._session.target.load_state_dict(resume)
             if epochs is None:
-                epochs = max(0, self.max_epochs - len(self.history))
+                epochs = max(0, self._max_epochs() - len(self.history))
+        if epochs is None:
+            epochs = self._max_epochs()
         return super().fit_loop(X, y, epochs=epochs, **kwargs)
+
+    def _max_epochs(self):
+        # the module's recipe may replace a max_epochs left at its default
+        return getattr(self, "max_epochs_", self.max_epochs)
 
     @property
     def current_epoch(self):
@@ -451,7 +469,7 @@ class BaseTimeSeriesClassifier(
     def progress(self):
         """Fraction of the planned training steps done, in [0, 1]."""
         done = sum(len(row["batches"]) for row in self.history)
-        total = max(1, self.max_epochs * self.steps_per_epoch_)
+        total = max(1, self._max_epochs() * self.steps_per_epoch_)
         return min(1.0, done / total)
 
     # -------------------------------------------------------------- predicting

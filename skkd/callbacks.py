@@ -85,7 +85,8 @@ class NonFiniteGuard(Callback):
             mode = getattr(net, "on_nonfinite", "raise")
         norm = self.max_grad_norm
         if isinstance(norm, str) and norm == _FOLLOW_NET:
-            norm = getattr(net, "max_grad_norm", None)
+            # the value fit resolved (module recipe), else the parameter
+            norm = getattr(net, "max_grad_norm_", getattr(net, "max_grad_norm", None))
         return mode, norm
 
     def on_train_begin(self, net, **kwargs):

@@ -70,3 +70,19 @@ def test_sktime_loader_errors(monkeypatch):
     monkeypatch.setitem(sys.modules, "sktime", None)
     with pytest.raises(ImportError, match=r"skkd\[sktime\]"):
         load_sktime_dataset("GunPoint")
+
+
+def test_recipe_study_quick_run_writes_its_tables(tmp_path):
+    code = cli_main(["bench", "memkd_recipe", "--quick", "--out", str(tmp_path)])
+    assert code == 0
+    md = (tmp_path / "memkd_recipe_quick.md").read_text()
+    assert "| bench |" in md and "| candidate |" in md
+    assert "train acc" in md and "LSTM, candidate" in md
+
+
+def test_speed_quick_run_reports_the_ratio_and_profile(tmp_path):
+    code = cli_main(["bench", "memkd_speed", "--quick", "--out", str(tmp_path)])
+    assert code == 0
+    md = (tmp_path / "memkd_speed.md").read_text()
+    assert "MemKD/Base ratio of median CPU time per epoch" in md
+    assert "LSTM forward + all backward" in md

@@ -258,3 +258,32 @@ def test_regular_object_arrays_are_not_mistaken_for_variable_length():
     student = MemKDClassifier(LSTMClassifier(1, 2, hidden_size=4), **FAST)
     student.fit(X.astype(object), y)  # numbers stored as objects: one length
     assert student.predict(X).shape == (len(X),)
+
+
+def test_memory_matrix_equals_the_pairwise_definition():
+    from skkd.distillers.memkd import memory_matrix
+
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(70, 9, 5, generator=gen, dtype=torch.float64)  # > one chunk
+    h[0, 2] = 0.0  # h(s) = 0 stays finite
+    R = memory_matrix(h)
+    starts, ends = torch.triu_indices(9, 9)
+    expected = relative_memory_change(h, starts, ends)
+    torch.testing.assert_close(R[:, starts, ends], expected)
+    assert torch.isfinite(R).all()
+
+
+def test_cached_fit_reads_the_teacher_memory_matrix(monkeypatch):
+    # the per-fit cache holds r_T of every pair instead of the hidden sequence
+    X, y = _data()
+    seen = {}
+    original = MemKDClassifier.teacher_memory_change
+
+    def spy(self, out, starts, ends):
+        seen.setdefault("keys", set(out))
+        return original(self, out, starts, ends)
+
+    monkeypatch.setattr(MemKDClassifier, "teacher_memory_change", spy)
+    teacher = LSTMClassifier(1, 2, hidden_size=8)
+    MemKDClassifier(teacher, module__hidden_size=4, **FAST).fit(X, y)
+    assert seen["keys"] == {"logits", "row"}

@@ -185,3 +185,25 @@ def test_domain_discriminator_grl_flag_reverses_gradient():
     out1.sum().backward()
     out2.sum().backward()
     torch.testing.assert_close(x1.grad, -0.5 * x2.grad)
+
+
+@pytest.mark.parametrize("cls", [LSTMClassifier, GRUClassifier])
+def test_recurrent_init_orthogonal_with_memory_gate_bias(cls):
+    torch.manual_seed(0)
+    h = 6
+    net = cls(3, 2, hidden_size=h, num_layers=2, forget_bias=1.0)
+    for name, p in net.rnn.named_parameters():
+        if name.startswith("weight_hh"):
+            for block in p.detach().split(h):
+                torch.testing.assert_close(block @ block.T, torch.eye(h))
+        elif name.startswith("bias_ih"):
+            # LSTM: input, forget, cell, output; GRU: reset, update, new
+            expected = torch.zeros_like(p)
+            expected[h : 2 * h] = 1.0
+            torch.testing.assert_close(p.detach(), expected)
+        elif name.startswith("bias_hh"):
+            assert not p.detach().any()
+    plain = cls(3, 2, hidden_size=h, init="pytorch")
+    assert plain.rnn.bias_ih_l0.detach().abs().sum() > 0
+    with pytest.raises(ValueError, match="init must be one of"):
+        cls(3, 2, init="xavier")

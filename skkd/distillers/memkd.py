@@ -1,15 +1,61 @@
 """MemKD: memory-discrepancy knowledge distillation for recurrent students."""
 
 import torch
+import torch.nn.functional as F
 
-from ..losses import kd_kl_div, memory_discrepancy, memory_pairs
+from ..losses import (
+    kd_kl_div,
+    memory_discrepancy,
+    memory_pairs,
+    relative_memory_change,
+)
 from ..nn import LSTMClassifier
+from ..teacher import TEACHER_CACHE_MAX_BYTES
 from .base import BaseDistiller
 from .recurrent import RecurrentDistillerMixin
 
-__all__ = ["MemKDClassifier"]
+__all__ = ["MemKDClassifier", "memory_matrix"]
 
 _PAIRS = ("both", "consecutive", "random")
+_CHUNK = 64
+
+
+def memory_matrix(hidden, eps=1e-8):
+    """``r(s, e)`` of every pair of time steps, from one hidden sequence.
+
+    ``R[i, s, e] = ||h_i(e) - h_i(s)||_2 / (||h_i(s)||_2 + eps)``, the
+    quantity of :func:`skkd.losses.relative_memory_change` for all ``(s, e)``
+    at once (exact differences, no Gram-matrix shortcut, so small windows keep
+    their precision). MemKD computes it once per fit for the frozen teacher:
+    a training step then reads the teacher's ``r`` by indexing instead of
+    gathering and normalising ``(batch, pairs, hidden)`` tensors.
+
+    Parameters
+    ----------
+    hidden : torch.Tensor of shape (batch, time, hidden)
+        Hidden states over time.
+    eps : float, default=1e-8
+        Denominator guard.
+
+    Returns
+    -------
+    torch.Tensor of shape (batch, time, time)
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skkd.losses import relative_memory_change
+    >>> h = torch.randn(2, 5, 3)
+    >>> R = memory_matrix(h)
+    >>> s, e = torch.tensor([0, 1, 3]), torch.tensor([2, 1, 4])
+    >>> torch.allclose(R[:, s, e], relative_memory_change(h, s, e))
+    True
+    """
+    rows = []
+    for chunk in hidden.split(_CHUNK):
+        diff = torch.cdist(chunk, chunk, compute_mode="donot_use_mm_for_euclid_dist")
+        rows.append(diff / (chunk.norm(dim=-1).unsqueeze(-1) + eps))
+    return torch.cat(rows)
 
 
 class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
@@ -63,7 +109,12 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     target_weight : float, default=1.0
         Weight of the memory term on ``X_tgt``.
     lr : float, default=5e-3
-        Adam learning rate (the authors' value; weight decay 1e-5).
+        Adam learning rate (the authors' value; weight decay 1e-5). Left at
+        this default with a student that declares a ``training_recipe``
+        (:class:`skkd.nn.LSTMClassifier`, :class:`skkd.nn.GRUClassifier`),
+        the recipe's values are used instead, as for every skkd estimator:
+        lr 1e-2, 200 epochs, gradient norm clipped at 1 (``lr_``,
+        ``max_epochs_``, ``max_grad_norm_``; :mod:`skkd.recipes`).
     **kwargs
         As :class:`skkd.base.BaseDistiller` (``max_epochs``, ``batch_size``,
         ``callbacks``, ``random_state`` ...).
@@ -177,6 +228,63 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
             out["random"] = random
         return out
 
+    def _open_session(self, X, X_tgt):
+        super()._open_session(X, X_tgt)
+        self._session.teacher_memory = None
+        cache = self._session.teacher_cache
+        if cache is None or "sequence" not in cache.outputs:
+            return
+        seq = cache.outputs["sequence"]
+        n, t, _ = seq.shape
+        if n * t * t * seq.element_size() <= TEACHER_CACHE_MAX_BYTES:
+            # r_T of every pair, once per fit: a step reads (batch, pairs)
+            # entries by index instead of gathering and normalising teacher
+            # states; the cache then returns row numbers, not sequences
+            self._session.teacher_memory = memory_matrix(seq, self.eps)
+            cache.outputs["row"] = torch.arange(n)
+            del cache.outputs["sequence"]
+
+    def teacher_memory_change(self, teacher_out, starts, ends):
+        """The teacher's ``r(s, e)`` for a batch (cached matrix or sequence).
+
+        Parameters
+        ----------
+        teacher_out : dict
+            :meth:`_teacher_batch` outputs: ``"row"`` (rows of the per-fit
+            matrix, see :func:`memory_matrix`) or ``"sequence"``.
+        starts, ends : torch.Tensor of shape (n_pairs,)
+            Pairs.
+
+        Returns
+        -------
+        torch.Tensor of shape (batch, n_pairs)
+        """
+        if "row" in teacher_out:
+            memory = self._session.teacher_memory
+            return memory[teacher_out["row"].unsqueeze(1), starts, ends]
+        return relative_memory_change(
+            teacher_out["sequence"], starts, ends, eps=self.eps
+        )
+
+    def _student_memory_change(self, hidden, norms, name, starts, ends):
+        # r_S without the pair checks of the public function (the pairs are
+        # drawn here); consecutive pairs are slices, cheaper than a gather
+        # forward and backward
+        if name == "consecutive" and len(starts) == hidden.shape[1] - 1:
+            change = (hidden[:, 1:] - hidden[:, :-1]).norm(dim=-1)
+            return change / (norms[:, :-1] + self.eps)
+        change = (hidden[:, ends] - hidden[:, starts]).norm(dim=-1)
+        return change / (norms[:, starts] + self.eps)
+
+    def _memory_losses(self, student_hidden, teacher_out, pairs):
+        norms = student_hidden.norm(dim=-1)
+        terms = {}
+        for name, (starts, ends) in pairs.items():
+            r_s = self._student_memory_change(student_hidden, norms, name, starts, ends)
+            r_t = self.teacher_memory_change(teacher_out, starts, ends)
+            terms[f"mem_{name}"] = F.smooth_l1_loss(r_s, r_t, beta=self.smooth_l1_beta)
+        return terms
+
     def memory_terms(self, student_hidden, teacher_hidden, pairs):
         """``L_mem`` for each pair set (see :func:`skkd.losses.memory_discrepancy`).
 
@@ -206,20 +314,20 @@ class MemKDClassifier(RecurrentDistillerMixin, BaseDistiller):
 
     def compute_losses(self, X, y, X_tgt):
         logits, hidden = self.student_outputs(X)
-        teacher_logits, teacher_hidden = self.teacher_sequence(X)
+        teacher = self._teacher_batch(X)
         ce = self.criterion_(logits, y)
         pairs = self.draw_pairs(X.shape[2])
-        mem_terms = self.memory_terms(hidden, teacher_hidden, pairs)
+        mem_terms = self._memory_losses(hidden, teacher, pairs)
         terms = {"ce": ce, **mem_terms, "y_pred": logits}
         memory = torch.stack(list(mem_terms.values())).sum()
         loss = ce + self.memory_weight * memory
         if self.kd_weight > 0:
-            terms["kd"] = kd_kl_div(logits, teacher_logits, self.temperature)
+            terms["kd"] = kd_kl_div(logits, teacher["logits"], self.temperature)
             loss = loss + self.kd_weight * terms["kd"]
         if X_tgt is not None:
             _, hidden_tgt = self.student_outputs(X_tgt)
-            tgt_terms = self.memory_terms(
-                hidden_tgt, self.teacher_sequence(X_tgt)[1], pairs
+            tgt_terms = self._memory_losses(
+                hidden_tgt, self._teacher_batch(X_tgt), pairs
             )
             terms.update({k + "_tgt": v for k, v in tgt_terms.items()})
             memory_tgt = torch.stack(list(tgt_terms.values())).sum()

@@ -279,7 +279,8 @@ class SequenceFitNetClassifier(RecurrentDistillerMixin, BaseDistiller):
     target_weight : float, default=1.0
         Weight of the hint on ``X_tgt``.
     lr : float, default=5e-3
-        Adam learning rate.
+        Adam learning rate; left at this default with a recurrent student,
+        the module's ``training_recipe`` applies (:mod:`skkd.recipes`).
     **kwargs
         As :class:`skkd.base.BaseDistiller`.
 
@@ -371,7 +372,8 @@ class RKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     target_weight : float, default=1.0
         Weight of the relational terms on ``X_tgt``.
     lr : float, default=5e-3
-        Adam learning rate.
+        Adam learning rate; left at this default with a recurrent student,
+        the module's ``training_recipe`` applies (:mod:`skkd.recipes`).
     **kwargs
         As :class:`skkd.base.BaseDistiller`.
 
@@ -486,7 +488,8 @@ class ATClassifier(RecurrentDistillerMixin, BaseDistiller):
     target_weight : float, default=1.0
         Weight of the attention term on ``X_tgt``.
     lr : float, default=5e-3
-        Adam learning rate.
+        Adam learning rate; left at this default with a recurrent student,
+        the module's ``training_recipe`` applies (:mod:`skkd.recipes`).
     **kwargs
         As :class:`skkd.base.BaseDistiller`.
 
@@ -562,7 +565,8 @@ class DKDClassifier(RecurrentDistillerMixin, BaseDistiller):
     warmup_epochs : int, default=20
         Epochs over which the DKD weight grows linearly to 1 (0: no warm-up).
     lr : float, default=5e-3
-        Adam learning rate.
+        Adam learning rate; left at this default with a recurrent student,
+        the module's ``training_recipe`` applies (:mod:`skkd.recipes`).
     **kwargs
         As :class:`skkd.base.BaseDistiller`.
 

@@ -158,20 +158,68 @@ class CNN1D(_Backbone):
         return torch.flatten(self.pool(self.features(x)), 1)
 
 
+_INITS = ("recurrent", "pytorch")
+
+
+def recurrent_training_recipe(hidden_size=100, num_layers=1, **_):
+    """Training settings for a recurrent classifier of a given size.
+
+    lr 1e-2 for single-layer networks up to 32 units (the students of the
+    ``skkd bench memkd_recipe`` study), 1e-3 for stacked or wider ones (a
+    3x100 LSTM stays at chance on GunPoint with 1e-2 and learns with 1e-3);
+    up to 200 epochs; gradient norm clipped at 1.
+
+    Parameters
+    ----------
+    hidden_size, num_layers : int
+        The module's hyperparameters (others are ignored).
+
+    Returns
+    -------
+    dict
+        ``lr``, ``max_epochs`` and ``max_grad_norm``.
+
+    Examples
+    --------
+    >>> recurrent_training_recipe(8)["lr"], recurrent_training_recipe(100, 3)["lr"]
+    (0.01, 0.001)
+    """
+    small = num_layers == 1 and hidden_size <= 32
+    return {"lr": 1e-2 if small else 1e-3, "max_epochs": 200, "max_grad_norm": 1.0}
+
+
 class _RecurrentClassifier(_Backbone):
     """One code path for LSTM and GRU classifiers; subclasses pick the cell."""
 
     _rnn_cls = None
+    #: row block (in gate units) of the gate whose bias ``forget_bias`` sets
+    _memory_gate = None
+
+    #: training settings an estimator uses for this module where the user left
+    #: its own defaults (see :func:`skkd.recipes.resolve_recipe`); chosen by the
+    #: ``skkd bench memkd_recipe`` study (docs/memkd.rst)
+    training_recipe = staticmethod(recurrent_training_recipe)
 
     def __init__(
-        self, n_channels, n_classes, hidden_size=100, num_layers=1, dropout=0.0
+        self,
+        n_channels,
+        n_classes,
+        hidden_size=100,
+        num_layers=1,
+        dropout=0.0,
+        init="recurrent",
+        forget_bias=1.0,
     ):
         super().__init__()
+        if init not in _INITS:
+            raise ValueError(f"init must be one of {_INITS}, got {init!r}.")
         self.n_channels = n_channels
         self.n_classes = n_classes
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
+        self.init = init
+        self.forget_bias = forget_bias
         # PyTorch applies dropout only between stacked layers and warns when it
         # is set with a single layer, so pass it only where it has an effect.
         self.rnn = self._rnn_cls(
@@ -183,6 +231,28 @@ class _RecurrentClassifier(_Backbone):
         )
         self.n_features = hidden_size
         self.head = nn.Linear(hidden_size, n_classes)
+        if init == "recurrent":
+            self._init_recurrent()
+
+    def _init_recurrent(self):
+        # Orthogonal recurrent weights keep the state's norm through time at
+        # the start of training; a positive forget (LSTM) / update (GRU) gate
+        # bias makes the initial cell remember instead of decaying by half
+        # per step, so gradients reach the early time steps of long series.
+        h = self.hidden_size
+        gate = slice(self._memory_gate * h, (self._memory_gate + 1) * h)
+        for name, param in self.rnn.named_parameters():
+            if name.startswith("weight_hh"):
+                for block in param.data.split(h):
+                    nn.init.orthogonal_(block)
+            elif name.startswith("weight_ih"):
+                for block in param.data.split(h):
+                    nn.init.xavier_uniform_(block)
+            elif name.startswith("bias_ih"):
+                param.data.zero_()
+                param.data[gate] = self.forget_bias
+            elif name.startswith("bias_hh"):
+                param.data.zero_()
 
     def forward_sequence(self, x):
         """Return the top layer's hidden states over time.
@@ -235,6 +305,12 @@ class LSTMClassifier(_RecurrentClassifier):
         Number of stacked recurrent layers.
     dropout : float, default=0.0
         Dropout between stacked layers (no effect when ``num_layers == 1``).
+    init : {"recurrent", "pytorch"}, default="recurrent"
+        "recurrent": orthogonal recurrent weights (per gate), Glorot-uniform
+        input weights, zero biases except ``forget_bias`` on the forget
+        gate; "pytorch": PyTorch's uniform initialisation.
+    forget_bias : float, default=1.0
+        Initial bias of the forget gate with ``init="recurrent"``.
 
     Attributes
     ----------
@@ -244,6 +320,10 @@ class LSTMClassifier(_RecurrentClassifier):
         Classifier ``Linear(hidden_size, n_classes)``.
     n_features : int
         Embedding size, ``hidden_size``.
+    training_recipe : callable
+        Class attribute, :func:`recurrent_training_recipe`: the ``lr``,
+        ``max_epochs`` and ``max_grad_norm`` an estimator uses where they were
+        left at its defaults (:mod:`skkd.recipes`).
 
     Examples
     --------
@@ -256,6 +336,7 @@ class LSTMClassifier(_RecurrentClassifier):
     """
 
     _rnn_cls = nn.LSTM
+    _memory_gate = 1  # PyTorch's gate order: input, forget, cell, output
 
 
 class GRUClassifier(_RecurrentClassifier):
@@ -276,6 +357,13 @@ class GRUClassifier(_RecurrentClassifier):
         Number of stacked recurrent layers.
     dropout : float, default=0.0
         Dropout between stacked layers (no effect when ``num_layers == 1``).
+    init : {"recurrent", "pytorch"}, default="recurrent"
+        "recurrent": orthogonal recurrent weights (per gate), Glorot-uniform
+        input weights, zero biases except ``forget_bias`` on the update
+        gate (``z``; 1 keeps the state); "pytorch": PyTorch's uniform
+        initialisation.
+    forget_bias : float, default=1.0
+        Initial bias of the update gate with ``init="recurrent"``.
 
     Attributes
     ----------
@@ -285,6 +373,10 @@ class GRUClassifier(_RecurrentClassifier):
         Classifier ``Linear(hidden_size, n_classes)``.
     n_features : int
         Embedding size, ``hidden_size``.
+    training_recipe : callable
+        Class attribute, :func:`recurrent_training_recipe`: the ``lr``,
+        ``max_epochs`` and ``max_grad_norm`` an estimator uses where they were
+        left at its defaults (:mod:`skkd.recipes`).
 
     Examples
     --------
@@ -296,6 +388,7 @@ class GRUClassifier(_RecurrentClassifier):
     """
 
     _rnn_cls = nn.GRU
+    _memory_gate = 1  # reset, update, new; the update gate keeps the state
 
 
 class _ResidualBlock(nn.Module):
