@@ -140,3 +140,29 @@ def test_default_configured_deep_lstm_teacher_learns_gunpoint():
     majority = np.unique(data.y_test, return_counts=True)[1].max() / len(data.y_test)
     accuracy = teacher.score(data.X_test, data.y_test)
     assert accuracy >= majority + 0.2, (accuracy, majority)
+
+
+class _ThreeEpochLSTM(LSTMClassifier):
+    """An LSTM whose recipe trains 3 epochs (a fast stand-in for 200)."""
+
+    training_recipe = {"max_epochs": 3}
+
+
+def test_epoch_schedules_follow_the_recipe_epochs_not_the_parameter():
+    from skkd import UniKDClassifier
+
+    X, y = _data()
+    teacher = TimeSeriesClassifier(CNN1D, module__widths=(4,), max_epochs=1)
+    teacher.fit(X, y)
+    student = UniKDClassifier(
+        FrozenEstimator(teacher),
+        module=_ThreeEpochLSTM,
+        module__hidden_size=3,
+        beta_0=0.5,
+        beta_end=1.0,
+        random_state=0,
+    ).fit(X, y, X)
+    assert student.max_epochs == 10 and student.max_epochs_ == 3
+    assert len(student.history) == 3
+    # the progressive weight reached its end value in the last epoch trained
+    assert student.beta() == pytest.approx(1.0)

@@ -527,7 +527,7 @@ class JKUClassifier(BaseDistiller):
 
     def compute_losses(self, X, y, X_tgt):
         beta = progressive_beta(
-            self.current_epoch, self.max_epochs, schedule=self.beta_schedule
+            self.current_epoch, self._max_epochs(), schedule=self.beta_schedule
         )
         feat_t_src, logit_t_src = self.teacher_outputs(X, grad=True)
         feat_t_tgt, logit_t_tgt = self.teacher_outputs(X_tgt, grad=True)

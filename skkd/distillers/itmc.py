@@ -231,7 +231,7 @@ class ITMCClassifier(BaseDistiller):
             )
         if self.target_params is not None and not self.target_params >= 1:
             raise ValueError(f"target_params must be >= 1, got {self.target_params}.")
-        epochs = self.max_epochs
+        epochs = self._max_epochs()
         e0 = round(0.2 * epochs) if self.warmup_epochs is None else self.warmup_epochs
         if self.pruning_epochs is None:
             e1 = max(e0 + 1, round(0.7 * epochs))
@@ -377,7 +377,7 @@ class ITMCClassifier(BaseDistiller):
     def beta(self):
         """The progressive weight ``beta_e`` of the current epoch."""
         return progressive_beta(
-            self.current_epoch, self.max_epochs, self.beta_0, self.beta_end
+            self.current_epoch, self._max_epochs(), self.beta_0, self.beta_end
         )
 
     def teacher_loss(self, X, y, X_tgt, lam):

@@ -233,7 +233,7 @@ class UniKDClassifier(BaseDistiller):
         """The progressive weight of the current epoch."""
         return progressive_beta(
             self.current_epoch,
-            self.max_epochs,
+            self._max_epochs(),
             self.beta_0,
             self.beta_end,
             self.beta_schedule,
