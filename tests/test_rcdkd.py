@@ -454,3 +454,10 @@ def test_cnn1d_dropout_after_every_block():
     every.load_state_dict(first.state_dict())  # same parameters, same names
     with pytest.raises(ValueError, match="dropout_blocks"):
         CNN1D(3, 2, dropout_blocks="last")
+
+
+def test_select_all_distils_every_target_sample(dann_teacher, shift_data):
+    est = _fit(dann_teacher, shift_data, select="all")
+    assert all(rate == 1.0 for rate in est.history[:, "train_selection_rate"])
+    with pytest.raises(ValueError, match="select must be one of"):
+        _fit(dann_teacher, shift_data, select="some")

@@ -26,6 +26,7 @@ _SWITCHES = {
     "kd_reduction": ("sum", "mean"),
     "dc_mode": ("cooperative", "adversarial"),
     "mc_resample": ("episode", "step"),
+    "select": ("agent", "all"),
 }
 #: rows per teacher forward in Monte Carlo dropout (passes are batched)
 _MC_ROWS = 1024
@@ -189,6 +190,10 @@ class RCDKDClassifier(BaseDistiller):
         code), or once per step for all its episodes (the teacher and the
         target batch do not change within a step: the same estimate, from
         fewer draws; ``n_episodes`` times fewer teacher passes).
+    select : {"agent", "all"}, default="agent"
+        Distil on the target samples the agent selects (the method), or on
+        every target sample while the agent still learns from its rewards
+        (an ablation of the selection: the same losses without it).
     reward_weights : tuple of float, default=(0.2, 1.8)
         Weights of the uncertainty and transferability rewards.
     gamma : float, default=0.9
@@ -278,6 +283,7 @@ class RCDKDClassifier(BaseDistiller):
         n_episodes=5,
         mc_passes=10,
         mc_resample="episode",
+        select="agent",
         reward_weights=(0.2, 1.8),
         gamma=0.9,
         target_update=0.001,
@@ -300,6 +306,7 @@ class RCDKDClassifier(BaseDistiller):
         self.n_episodes = n_episodes
         self.mc_passes = mc_passes
         self.mc_resample = mc_resample
+        self.select = select
         self.reward_weights = reward_weights
         self.gamma = gamma
         self.target_update = target_update
@@ -468,6 +475,8 @@ class RCDKDClassifier(BaseDistiller):
                 ctx.pending = None
             else:
                 ctx.pending = (states, actions, rewards, dones)
+            if self.select == "all":  # the ablation: distil on every sample
+                actions = torch.ones_like(actions)
             return SimpleNamespace(
                 features=features, logits=logits, actions=actions, rewards=rewards
             )
