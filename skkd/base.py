@@ -149,11 +149,11 @@ class BaseTimeSeriesClassifier(
     n_threads : int or None, default=1
         ``torch.set_num_threads`` during ``fit``, ``partial_fit``,
         ``predict`` and ``predict_proba``; torch's previous setting is
-        restored afterwards (also when they raise). The default 1 is the
-        fastest measured for skkd's small networks (``skkd bench threads``,
-        ``docs/benchmarks/threads.md``): torch's default (one thread per
-        core) made a DANN fit several times slower on 2 cores. -1 uses every
-        core; None leaves torch's global setting alone.
+        restored afterwards (also when they raise). The default 1 is chosen
+        from ``skkd bench threads``: on a 2-core machine under load, fits of
+        skkd's small networks took 7 to 11 times longer with 2 threads than
+        with 1; on the quiet machine 2 threads were about as fast. -1 uses
+        every core; None leaves torch's global setting alone.
     **kwargs
         Routed skorch parameters (``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks__*`` ...).

@@ -84,6 +84,11 @@ def as_module(obj):
     """
     if isinstance(obj, nn.Module):
         return obj
+    # a fitted meta-estimator (TeacherEnsemble) has its own module_ and an
+    # unfitted ``estimator`` template: its module_ comes first
+    module = getattr(obj, "module_", None)
+    if isinstance(module, nn.Module):
+        return module
     if _is_wrapper(obj):
         obj = obj.estimator
         if isinstance(obj, nn.Module):

@@ -222,3 +222,11 @@ def test_scoring_helpers_follow_sklearn_argument_orders(shift_data, fitted_teach
     assert macro_f1_scorer(fitted_teacher, d.X_tgt_test, d.y_tgt_test) == pytest.approx(
         scores["macro_f1"]
     )
+
+
+def test_compression_reads_a_fitted_teacher_ensemble(teacher_ensemble):
+    # the user guide's compression report follows its ensemble example
+    from skkd.compression import as_module, count_parameters
+
+    assert as_module(teacher_ensemble) is teacher_ensemble.module_
+    assert count_parameters(teacher_ensemble) > 0
