@@ -37,12 +37,14 @@ def test_demo_claim_kd_student_beats_the_source_only_student():
 
 
 def _demo_scores(text):
-    """``{model: (macro-F1, accuracy, parameters)}`` of a demo Markdown table."""
+    """``{model: (macro-F1, accuracy, parameters)}`` of the first demo table."""
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) >= 4 and cells[0].startswith(("Teacher", "Student")):
             rows[cells[0]] = (cells[1], cells[2], cells[3])
+        elif rows and not line.startswith("|"):
+            break  # the end of the first table (the README has others)
     return rows
 
 
