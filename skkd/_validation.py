@@ -9,7 +9,20 @@ import warnings
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
 
-__all__ = ["check_time_series", "check_labels", "split_packed_domains"]
+__all__ = [
+    "SeriesLayoutWarning",
+    "check_time_series",
+    "check_labels",
+    "split_packed_domains",
+]
+
+
+class SeriesLayoutWarning(UserWarning):
+    """``X`` looks like ``(n_samples, n_timepoints, n_channels)``.
+
+    skkd reads the second axis as channels and the third as time; an array
+    with more "channels" than time points is most often transposed.
+    """
 
 
 def _to_numpy(X, name):
@@ -23,6 +36,8 @@ def _to_numpy(X, name):
         )
     if hasattr(X, "to_numpy") and hasattr(X, "index"):  # pandas
         return _from_pandas(X, name)
+    if isinstance(X, (list, tuple)) and len(X) and _is_frame(X[0]):
+        return _from_df_list(X, name)
     try:
         arr = np.asarray(X)
     except ValueError as exc:  # nested lists of unequal lengths
@@ -49,6 +64,37 @@ def _stack_series(rows, name):
         return np.stack([np.asarray(r, dtype=np.float64) for r in rows])
     except ValueError as exc:
         raise _ragged_error(name) from exc
+
+
+def _is_frame(value):
+    return hasattr(value, "to_numpy") and hasattr(value, "columns")
+
+
+def _from_df_list(X, name):
+    """sktime's df-list panel: one ``(n_timepoints, n_channels)`` frame per series.
+
+    Its rows are time points, so stacking the frames as they are would read
+    time as channels: each frame is transposed, as sktime's own converter
+    to numpy3D does.
+    """
+    if not all(_is_frame(frame) for frame in X):
+        raise TypeError(
+            f"{name} is a list mixing pandas DataFrames and other objects; pass "
+            "sktime's df-list (one (n_timepoints, n_channels) DataFrame per "
+            "series) or an array of shape (n_samples, n_channels, n_timepoints)."
+        )
+    return _stack_series([frame.to_numpy().T for frame in X], name)
+
+
+def _layout_message(name, shape):
+    n, c, t = shape
+    return (
+        f"{name} has shape {shape}: skkd reads it as {n} series of {c} channels "
+        f"and {t} time points, more channels than time points. If your series are "
+        f"(n_samples, n_timepoints, n_channels), pass {name}.transpose(0, 2, 1) "
+        f"(shape ({n}, {t}, {c})): skkd expects (n_samples, n_channels, "
+        "n_timepoints)."
+    )
 
 
 def _from_pandas(X, name):
@@ -90,7 +136,13 @@ def _count_nonfinite(arr, chunk=4096):
 
 
 def check_time_series(
-    X, *, name="X", n_channels=None, n_timepoints=None, reference=None
+    X,
+    *,
+    name="X",
+    n_channels=None,
+    n_timepoints=None,
+    reference=None,
+    action="fitting",
 ):
     """Validate a time-series panel and return it as float32 of shape (n, c, t).
 
@@ -108,12 +160,22 @@ n_timepoints)
     reference : str, optional
         What the required shape comes from, for messages (e.g. ``"X"``); by
         default the data the estimator was fitted on.
+    action : str, default="fitting"
+        What the data are for, in messages (``"predicting"`` ...).
 
     Returns
     -------
     X : ndarray of shape (n_samples, n_channels, n_timepoints), float32
         C-contiguous. The caller's array itself when it already is a writable
         float32 C-contiguous 3-D array (skkd never writes to it), else a copy.
+
+    Warns
+    -----
+    SeriesLayoutWarning
+        Without a required shape, when the series have more channels than
+        time points (most often a transposed ``(n, n_timepoints,
+        n_channels)`` array). With one, an array whose shape is exactly the
+        transposed required shape raises a ``ValueError`` instead.
 
     Examples
     --------
@@ -176,13 +238,32 @@ n_timepoints)
     if n_bad:
         raise ValueError(
             f"{name} contains NaN or infinity in {n_bad} sample(s). Impute or drop "
-            "them before fitting (e.g. np.nan_to_num, or sktime's Imputer)."
+            f"them before {action} (e.g. np.nan_to_num, or sktime's Imputer)."
         )
     source = "the estimator was fitted on" if reference is None else f"{reference} has"
+    if n_channels is None and arr.shape[1] > arr.shape[2]:
+        warnings.warn(
+            _layout_message(name, arr.shape), SeriesLayoutWarning, stacklevel=3
+        )
+    transposed = (arr.shape[2], arr.shape[1]) == (n_channels, n_timepoints)
+    if transposed and n_channels != n_timepoints:
+        # the required shape, axes swapped: certainly (n, time, channels)
+        raise ValueError(
+            f"{name} has shape {arr.shape}, the transpose of the ({n_channels} "
+            f"channels, {n_timepoints} time points) {source}: pass "
+            f"{name}.transpose(0, 2, 1). skkd expects (n_samples, n_channels, "
+            "n_timepoints)."
+        )
     if n_channels is not None and arr.shape[1] != n_channels:
+        hint = (
+            f" If {name} is (n_samples, n_timepoints, n_channels), pass "
+            f"{name}.transpose(0, 2, 1)."
+            if arr.shape[2] == n_channels
+            else ""
+        )
         raise ValueError(
             f"{name} has {arr.shape[1]} channel(s) but {source} {n_channels}. Pass "
-            "series with the same channels, in the same order."
+            "series with the same channels, in the same order." + hint
         )
     if n_timepoints is not None and arr.shape[2] != n_timepoints:
         raise ValueError(

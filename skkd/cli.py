@@ -35,7 +35,8 @@ def run_demo(scenario="2->11", epochs=10, seed=0, data_home=None, threads=None):
     data_home : str, optional
         Folder with the UCI-HAR subjects (see :func:`skkd.datasets.load_uci_har`).
     threads : int, optional
-        ``torch.set_num_threads`` for the run.
+        torch threads of every fit (the estimators' ``n_threads``) and of the
+        latency measurements; None keeps the estimators' default (1).
 
     Returns
     -------
@@ -64,6 +65,8 @@ def run_demo(scenario="2->11", epochs=10, seed=0, data_home=None, threads=None):
         f"unlabelled target, {len(data.X_tgt_test)} target test windows"
     )
     common = {"module": CNN1D, "max_epochs": epochs, "random_state": seed}
+    if threads:
+        common["n_threads"] = threads
     teacher_widths = {"module__widths": (64, 128, 128)}
     student_widths = {"module__widths": (16, 32, 32)}
 
@@ -123,14 +126,41 @@ def run_demo(scenario="2->11", epochs=10, seed=0, data_home=None, threads=None):
     return rows
 
 
-def format_table(rows, scenario, epochs, seed):
+def cpu_name():
+    """The CPU's model name (Linux), else the platform's processor string.
+
+    Scores of a seeded fit are bit-identical on one machine, torch version and
+    thread count, but CPUs with other floating-point kernels give others: the
+    demo table names the CPU it was produced on.
+
+    Returns
+    -------
+    name : str
+
+    Examples
+    --------
+    >>> isinstance(cpu_name(), str)
+    True
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def format_table(rows, scenario, epochs, seed, threads=None):
     """Render the demo rows as a Markdown table with a header saying how."""
     import torch
 
+    threads = threads or torch.get_num_threads()
     header = (
         f"UCI-HAR {scenario}, {epochs} epochs, seed {seed}; scored on the full target "
-        f"test split. torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-        f"Python {platform.python_version()}, {platform.machine()}."
+        f"test split. torch {torch.__version__}, {threads} thread(s), "
+        f"Python {platform.python_version()}, {platform.machine()}, {cpu_name()}."
     )
     lines = [
         header,
@@ -319,7 +349,7 @@ def main(argv=None):
         rows = run_demo(
             args.scenario, args.epochs, args.seed, args.data_home, args.threads
         )
-        table = format_table(rows, args.scenario, args.epochs, args.seed)
+        table = format_table(rows, args.scenario, args.epochs, args.seed, args.threads)
         total = time.perf_counter() - start
         words = sys.argv[1:] if argv is None else list(argv)
         table += f"\n\nTotal wall time: {total:.1f} s (command: skkd {' '.join(words)})"

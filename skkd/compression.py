@@ -51,10 +51,10 @@ def _is_wrapper(obj):
 def as_module(obj):
     """Return the ``torch.nn.Module`` behind a module or a fitted estimator.
 
-    Rule: an ``nn.Module`` is returned as is; an object with an ``estimator``
-    attribute (e.g. ``sklearn.frozen.FrozenEstimator``) is unwrapped to it
-    first; then an object with a ``module_`` attribute (a fitted skorch or
-    skkd net) gives its ``module_``.
+    Rule: an ``nn.Module`` is returned as is; an object with a ``module_``
+    attribute (a fitted skorch or skkd net, a fitted ``TeacherEnsemble``)
+    gives its ``module_``; else an object with an ``estimator`` attribute
+    (e.g. ``sklearn.frozen.FrozenEstimator``) is unwrapped to it first.
 
     Parameters
     ----------
@@ -84,6 +84,11 @@ def as_module(obj):
     """
     if isinstance(obj, nn.Module):
         return obj
+    # a fitted meta-estimator (TeacherEnsemble) has its own module_ and an
+    # unfitted ``estimator`` template: its module_ comes first
+    module = getattr(obj, "module_", None)
+    if isinstance(module, nn.Module):
+        return module
     if _is_wrapper(obj):
         obj = obj.estimator
         if isinstance(obj, nn.Module):

@@ -660,6 +660,7 @@ class TeacherEnsemble(ClassifierMixin, BaseEstimator):
             name="X",
             n_channels=self.n_channels_in_,
             n_timepoints=self.n_timepoints_in_,
+            action="predicting",
         )
         return self._run(self.module_, self.module_, X)
 

@@ -561,7 +561,7 @@ class OnnxClassifier:
 
     def decision_function(self, X):
         """Logits of shape ``(n_samples, n_classes)``."""
-        X = check_time_series(X, n_channels=self.n_channels_in_)
+        X = check_time_series(X, n_channels=self.n_channels_in_, action="predicting")
         return _run_session(self._get_session(), np.ascontiguousarray(X))
 
     def predict_proba(self, X):

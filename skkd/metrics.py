@@ -4,6 +4,11 @@ Convention: a method is scored on the FULL target test set (the target
 subject's whole test split), never on a subsample, and the headline number is
 the macro-averaged F1 score, as in UNI-KD and AdaTime.
 
+Argument order, as in scikit-learn: metrics compare labels,
+``macro_f1(y_true, y_pred)``; scorers take a fitted estimator and data,
+``target_scores(estimator, X, y)``, ``macro_f1_scorer(estimator, X, y)`` and
+the selection scorers below.
+
 The *selection scorers* (:class:`TeacherAgreementScorer`,
 :class:`TeacherKLScorer`, :class:`TargetEntropyScorer`,
 :class:`SourceAccuracyScorer`) choose hyperparameters when the target domain

@@ -9,8 +9,11 @@ the source set would therefore be cut to a random fraction without notice.
 """
 
 import sys
+import warnings
 
-__all__ = ["TargetSet", "unwrap_target"]
+import numpy as np
+
+__all__ = ["TargetBypassWarning", "TargetSet", "unwrap_target", "warn_target_bypass"]
 
 #: sklearn functions that slice fit parameters by the fold's training indices
 _CV_FITTERS = ("_fit_and_score", "_fit_and_predict")
@@ -125,3 +128,104 @@ def unwrap_target(X, X_tgt):
             "skada's packed form (sample_domain < 0 for target rows)."
         )
     return X_tgt
+
+
+class TargetBypassWarning(UserWarning):
+    """``X_tgt`` reached a distiller without the Pipeline steps ``X`` went through."""
+
+
+def _pipeline_input(estimator):
+    """The raw ``X`` of the sklearn Pipeline whose last step is ``estimator``."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if "sklearn" in code.co_filename and code.co_filename.endswith("pipeline.py"):
+            owner = frame.f_locals.get("self")
+            steps = getattr(owner, "steps", None)
+            if steps and steps[-1][1] is estimator and "X" in frame.f_locals:
+                return frame.f_locals["X"]
+        frame = frame.f_back
+    return None
+
+
+def _channel_stats(X):
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 2:
+        X = X[:, np.newaxis, :]
+    axes = (0, 2)
+    return X.mean(axis=axes), X.std(axis=axes) + 1e-12
+
+
+def _distance(a, b):
+    # per channel: mean gap in units of the pooled spread, plus log-scale gap
+    (ma, sa), (mb, sb) = a, b
+    return float(np.sum(np.abs(ma - mb) / (sa + sb) + np.abs(np.log(sa / sb))))
+
+
+def warn_target_bypass(estimator, X, X_tgt):
+    """Warn when ``X_tgt`` skipped the Pipeline steps that transformed ``X``.
+
+    In ``Pipeline([("scale", scaler), ("kd", student)])``, ``fit``'s ``X``
+    goes through the scaler but ``X_tgt`` reaches the student as given. Two
+    conditions make the warning fire: the estimator is the last step of a
+    scikit-learn ``Pipeline`` whose earlier steps changed ``X`` (read from the
+    pipeline's call), and ``X_tgt``'s per-channel mean and spread are closer
+    to the *untransformed* source series than to the transformed ones, by
+    less than the steps moved the source series (a transformation smaller
+    than the gap between the domains is not evidence either way). A target
+    domain that differs from the source (ordinary domain shift) but was
+    transformed like it, e.g. by the user with the fitted steps, does not
+    fire; nor does the packed form, nor anything outside a Pipeline.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The estimator being fitted.
+    X : ndarray of shape (n_samples, n_channels, n_timepoints)
+        The series ``estimator.fit`` received (after the pipeline's steps).
+    X_tgt : ndarray or None
+        The target series ``estimator.fit`` received.
+
+    Returns
+    -------
+    fired : bool
+        Whether the warning was issued.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.zeros((4, 1, 5)); X_tgt = np.ones((3, 1, 5))
+    >>> warn_target_bypass(object(), X, X_tgt)  # not inside a Pipeline
+    False
+    """
+    if X_tgt is None:
+        return False
+    raw = _pipeline_input(estimator)
+    if raw is None or raw is X:
+        return False
+    try:
+        raw_stats = _channel_stats(raw)
+        if raw_stats[0].shape != (X.shape[1],):
+            return False  # the steps changed the channels: nothing to compare
+    except (TypeError, ValueError):
+        return False  # a container whose channels are not simple to read
+    transformed, target = _channel_stats(X), _channel_stats(X_tgt)
+    change = _distance(raw_stats, transformed)
+    shift = _distance(target, raw_stats)
+    if change <= shift:
+        return False  # the steps moved X less than the domains differ: unclear
+    if shift >= _distance(target, transformed):
+        return False  # X_tgt looks transformed already
+    warnings.warn(
+        f"X_tgt reached {type(estimator).__name__} without going through the "
+        "Pipeline steps before it, which transformed X: the model would train "
+        "on transformed source series and untransformed target series. Pass "
+        "the target rows in skada's packed form instead, stacked below the "
+        "source rows in X with sample_domain < 0 (they then go through every "
+        "step; see the user guide), or transform X_tgt with the fitted steps "
+        "yourself and fit the last step alone. In cross-validation, keep the "
+        "whole target set per fold with skkd.model_selection.TargetSet.",
+        TargetBypassWarning,
+        stacklevel=4,
+    )
+    return True

@@ -103,7 +103,8 @@ class QuantizedClassifier:
 
     def decision_function(self, X):
         """Logits of shape ``(n_samples, n_classes)``."""
-        X = torch.from_numpy(check_time_series(X, n_channels=self.n_channels_in_))
+        X = check_time_series(X, n_channels=self.n_channels_in_, action="predicting")
+        X = torch.from_numpy(X)
         self.module_.eval()
         with torch.no_grad():
             return torch.cat(

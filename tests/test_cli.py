@@ -36,6 +36,42 @@ def test_demo_claim_kd_student_beats_the_source_only_student():
     assert rows["Teacher (DANN)"]["params"] == 200_902 and kd["params"] == 13_366
 
 
+def _demo_scores(text):
+    """``{model: (macro-F1, accuracy, parameters)}`` of the first demo table."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) >= 4 and cells[0].startswith(("Teacher", "Student")):
+            rows[cells[0]] = (cells[1], cells[2], cells[3])
+        elif rows and not line.startswith("|"):
+            break  # the end of the first table (the README has others)
+    return rows
+
+
+DEMO_MD = ROOT / "docs" / "benchmarks" / "demo.md"
+
+
+def test_readme_demo_table_is_the_committed_demo_run():
+    readme = _demo_scores((ROOT / "README.md").read_text())
+    committed = _demo_scores(DEMO_MD.read_text())
+    assert len(committed) == 4
+    assert readme == committed
+
+
+@pytest.mark.slow
+def test_committed_demo_table_reproduces_on_the_same_machine_and_torch():
+    import torch
+
+    header = DEMO_MD.read_text().splitlines()[0]
+    here = f"torch {torch.__version__}, 1 thread(s)"
+    machine = f"{cli.platform.machine()}, {cli.cpu_name()}."
+    if here not in header or not header.endswith(machine):
+        pytest.skip(f"the table was made elsewhere: {header}")
+    rows = run_demo("2->11", epochs=10, seed=0, threads=1)
+    fresh = _demo_scores(cli.format_table(rows, "2->11", 10, 0, threads=1))
+    assert fresh == _demo_scores(DEMO_MD.read_text())
+
+
 def test_bench_finds_the_checkout_beside_the_package_or_in_the_current_folder(
     tmp_path,
 ):
@@ -76,6 +112,7 @@ def test_bench_of_a_non_editable_install_runs_from_the_checkout_root(
         "revisions",
         "selection",
         "speed",
+        "threads",
     ]
     assert main(["bench", "nope"]) == 2
     assert "choose a suite: har, itmc" in capsys.readouterr().err
