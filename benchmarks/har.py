@@ -750,7 +750,8 @@ def build_report(rows, epochs, scenarios_order):
         labels = {m: v[0] for m, v in METHODS.items()}
         for name in teachers:
             mine = _by_method([r for r in runs if r["teacher"] == name], METHODS)
-            sections.append(teacher_section(name, mine, labels, ["unikd", "kd"]))
+            students = ["unikd", "rcdkd", "kd"]
+            sections.append(teacher_section(name, mine, labels, students))
 
     # ablations: each method of a non-default tag (a UNI-KD variant, other
     # teacher epochs ...) against the same method of the default run of the

@@ -544,3 +544,19 @@ def test_har_teacher_recipe_ablation_is_cached_apart_and_reported(tmp_path):
     assert "Ablation `lr`" in titles
     body = dict(sections)["Ablation `lr`"]
     assert "`teacher.lr=0.5 teacher.max_epochs=2`" in body
+
+
+def test_epoch_time_quick_run_pairs_rounds_and_reports_ratios(tmp_path):
+    from benchmarks import epoch_time
+
+    assert epoch_time.main(["--quick", "--out", str(tmp_path)]) == 0
+    rows = read_rows(tmp_path / "epoch_time.csv")
+    assert sorted((r["round"], r["config"]) for r in rows) == [
+        (0, "kd"),
+        (0, "unikd"),
+        (1, "kd"),
+        (1, "unikd"),
+    ]
+    page = (tmp_path / "epoch_time.md").read_text()
+    assert "| unikd | " in page and "| 1.00 | 2 |" in page
+    assert "Load average" in page
