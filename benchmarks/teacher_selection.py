@@ -84,13 +84,7 @@ def score_teacher(teacher, data, random_state=0):
     True
     """
     import numpy as np
-    from skada.metrics import (
-        DeepEmbeddedValidation,
-        ImportanceWeightedScorer,
-        MaNoScorer,
-        PredictionEntropyScorer,
-        SoftNeighborhoodDensity,
-    )
+    from sklearn import config_context
     from sklearn.exceptions import ConvergenceWarning
 
     from skkd.ensemble import CollapseFilter
@@ -101,23 +95,34 @@ def score_teacher(teacher, data, random_state=0):
     X = np.concatenate([data.X_src, data.X_tgt])
     y = np.concatenate([data.y_src, -np.ones(n_tgt, dtype=data.y_src.dtype)])
     domain = np.concatenate([np.ones(n_src, dtype=int), -2 * np.ones(n_tgt, dtype=int)])
-    skada_scorers = {
-        "entropy": PredictionEntropyScorer(),
-        "snd": SoftNeighborhoodDensity(),
-        "dev": DeepEmbeddedValidation(random_state=random_state),
-        "iwcv": ImportanceWeightedScorer(),
-        "mano": MaNoScorer(),
-    }
-    scores = {}
-    for name, scorer in skada_scorers.items():
-        try:
-            with warnings.catch_warnings():
-                # DEV's domain classifier on raw features: lbfgs's iteration cap
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                scores[name] = float(scorer(view, X, y, sample_domain=domain))
-        except Exception as exc:  # noqa: BLE001 - one scorer must not sink the rest
-            _log(f"teacher_selection: {name} failed: {exc}")
-            scores[name] = float("nan")
+    # skada's scorers request sample_domain through metadata routing (and
+    # importing skada turns routing on for good: keep that inside the context)
+    with config_context(enable_metadata_routing=True):
+        from skada.metrics import (
+            DeepEmbeddedValidation,
+            ImportanceWeightedScorer,
+            MaNoScorer,
+            PredictionEntropyScorer,
+            SoftNeighborhoodDensity,
+        )
+
+        skada_scorers = {
+            "entropy": PredictionEntropyScorer(),
+            "snd": SoftNeighborhoodDensity(),
+            "dev": DeepEmbeddedValidation(random_state=random_state),
+            "iwcv": ImportanceWeightedScorer(),
+            "mano": MaNoScorer(),
+        }
+        scores = {}
+        for name, scorer in skada_scorers.items():
+            try:
+                with warnings.catch_warnings():
+                    # DEV's domain classifier on raw features: lbfgs's iteration cap
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    scores[name] = float(scorer(view, X, y, sample_domain=domain))
+            except Exception as exc:  # noqa: BLE001 - one scorer must not sink the rest
+                _log(f"teacher_selection: {name} failed: {exc}")
+                scores[name] = float("nan")
     collapse = prediction_collapse(teacher.predict(data.X_tgt), teacher.classes_)
     scores["collapse"] = float(collapse.entropy)
     # the filter's default limit: halfway between even and one class

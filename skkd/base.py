@@ -58,6 +58,9 @@ __all__ = [
 
 #: serialises seeded fits, and forks of torch's global RNG, across threads
 SEEDED_FIT_LOCK = threading.RLock()
+# torch's thread count, saved by the first of concurrent calls (n_threads)
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"active": 0, "saved": None}
 
 
 def _encoded_accuracy(net, X, y):
@@ -402,14 +405,22 @@ class BaseTimeSeriesClassifier(
                 f"n_threads must be a positive int, -1 (every core) or None (keep "
                 f"torch's setting), got {n!r}."
             )
-        before = torch.get_num_threads()
-        if n != before:
-            torch.set_num_threads(int(n))
+        # concurrent calls in threads of one process share torch's setting:
+        # the first to enter saves it, the last to leave restores it
+        with _THREADS_LOCK:
+            if _THREADS_STATE["active"] == 0:
+                _THREADS_STATE["saved"] = torch.get_num_threads()
+            _THREADS_STATE["active"] += 1
+            if torch.get_num_threads() != n:
+                torch.set_num_threads(int(n))
         try:
             yield
         finally:
-            if torch.get_num_threads() != before:
-                torch.set_num_threads(before)
+            with _THREADS_LOCK:
+                _THREADS_STATE["active"] -= 1
+                saved = _THREADS_STATE["saved"]
+                if _THREADS_STATE["active"] == 0 and torch.get_num_threads() != saved:
+                    torch.set_num_threads(saved)
 
     # ------------------------------------------------------------- validation
     def _check_input(self, X, name="X", action="predicting"):

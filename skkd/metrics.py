@@ -489,7 +489,10 @@ class SkadaView(BaseEstimator):
     features of skkd backbones, see :func:`skkd.teacher.teacher_features`)
     and never modifies or refits it. Scorers take skada's packed form:
     source rows with their labels and ``sample_domain >= 0``, target rows
-    with ``y = -1`` and ``sample_domain < 0``.
+    with ``y = -1`` and ``sample_domain < 0``. skada's scorers request
+    ``sample_domain`` through scikit-learn's metadata routing: build and call
+    them with routing enabled
+    (``sklearn.config_context(enable_metadata_routing=True)``).
 
     Parameters
     ----------
@@ -503,7 +506,7 @@ class SkadaView(BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from skada.metrics import DeepEmbeddedValidation
+    >>> from sklearn import config_context
     >>> from skkd import DANNClassifier
     >>> from skkd.datasets import make_domain_shift
     >>> from skkd.metrics import SkadaView
@@ -513,7 +516,11 @@ class SkadaView(BaseEstimator):
     >>> X = np.concatenate([d.X_src, d.X_tgt])
     >>> y = np.concatenate([d.y_src, -np.ones(len(d.X_tgt), dtype=int)])
     >>> domain = np.concatenate([np.ones(len(d.X_src)), -2 * np.ones(len(d.X_tgt))])
-    >>> score = DeepEmbeddedValidation()(SkadaView(net), X, y, sample_domain=domain)
+    >>> # skada's scorers need routing (importing skada turns it on for good)
+    >>> with config_context(enable_metadata_routing=True):
+    ...     from skada.metrics import DeepEmbeddedValidation
+    ...     dev = DeepEmbeddedValidation()
+    ...     score = dev(SkadaView(net), X, y, sample_domain=domain)
     >>> bool(np.isfinite(score))
     True
     """

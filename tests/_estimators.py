@@ -16,7 +16,12 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.utils import get_tags
 
 import skkd
-from skkd import BaseDistiller, BaseTimeSeriesClassifier, TimeSeriesClassifier
+from skkd import (
+    BaseDistiller,
+    BaseTimeSeriesClassifier,
+    DANNClassifier,
+    TimeSeriesClassifier,
+)
 from skkd.nn import CNN1D, GRUClassifier, LSTMClassifier
 
 #: every public estimator
@@ -62,14 +67,19 @@ def default_module(cls):
     return inspect.signature(cls).parameters["module"].default or CNN1D
 
 
+#: distillers that read the teacher's domain discriminator (a DANN teacher's)
+DANN_TEACHER = {"RCDKDClassifier"}
+
+
 @functools.cache
-def teacher_for(family):
+def teacher_for(family, dann=False):
     """A fitted tiny teacher of a backbone family (shared; never modified)."""
-    X, y, _ = tiny_data()
-    teacher = TimeSeriesClassifier(
+    X, y, X_tgt = tiny_data()
+    cls = DANNClassifier if dann else TimeSeriesClassifier
+    teacher = cls(
         module=family, max_epochs=1, batch_size=N, random_state=0, **TEACHER[family]
     )
-    return teacher.fit(X, y)
+    return teacher.fit(X, y, X_tgt) if dann else teacher.fit(X, y)
 
 
 def make(cls, teacher="default", **params):
@@ -84,7 +94,7 @@ def make(cls, teacher="default", **params):
     }
     if issubclass(cls, BaseDistiller):
         if isinstance(teacher, str) and teacher == "default":
-            teacher = FrozenEstimator(teacher_for(family))
+            teacher = FrozenEstimator(teacher_for(family, cls.__name__ in DANN_TEACHER))
         return cls(teacher, **kwargs)
     return cls(**kwargs)
 

@@ -103,19 +103,23 @@ def test_bench_of_a_non_editable_install_runs_from_the_checkout_root(
     monkeypatch.setattr(cli, "__file__", str(installed))
     monkeypatch.chdir(ROOT)  # as CI runs ``skkd bench har --quick``
     assert cli.bench_suites() == [
+        "epoch_time",
         "har",
         "itmc",
         "memkd",
+        "memkd_recipe",
+        "memkd_speed",
         "memory",
         "overhead",
         "released",
         "revisions",
         "selection",
         "speed",
+        "teacher_selection",
         "threads",
     ]
     assert main(["bench", "nope"]) == 2
-    assert "choose a suite: har, itmc" in capsys.readouterr().err
+    assert "choose a suite: epoch_time, har, itmc" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:
         main(["bench", "memory", "--help"])
     assert exit_info.value.code == 0

@@ -407,4 +407,4 @@ def test_user_guide_example_runs(capsys):
     out = capsys.readouterr().out
     assert "teacher F1:" in out and "student F1:" in out
     assert isinstance(namespace["teacher"], TeacherEnsemble)
-    assert namespace["teacher"].member_filter is namespace["confident"]
+    assert namespace["confident_teacher"].member_filter is namespace["confident"]

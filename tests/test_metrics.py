@@ -88,6 +88,7 @@ def test_scorer_in_grid_search_and_cross_val():
     assert macro_f1_scorer(clf, X, y) == pytest.approx(macro_f1(y, clf.predict(X)))
 
 
+@pytest.mark.usefixtures("routing_on")  # importing skada turns routing on for good
 def test_skada_view_lets_every_label_free_skada_scorer_score_a_skkd_net():
     import torch
     from skada.metrics import (

@@ -131,6 +131,8 @@ class GradNorm(Callback):
 
     def on_grad_computed(self, net, named_parameters, **kwargs):
         grads = [p.grad for _, p in named_parameters if p.grad is not None]
+        if not grads:  # a stage that computed no gradient (RCD-KD's agent warm-up)
+            return
         self.norms.append(
             float(
                 torch.linalg.vector_norm(
