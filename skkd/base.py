@@ -160,8 +160,8 @@ class BaseTimeSeriesClassifier(
         restored afterwards (also when they raise). The default 1 is chosen
         from ``skkd bench threads``: on a 2-core machine under load, fits of
         skkd's small networks took 7 to 11 times longer with 2 threads than
-        with 1; on the quiet machine 2 threads were about as fast. -1 uses
-        every core; None leaves torch's global setting alone.
+        with 1; on the quiet machine 2 threads took 0.66 to 0.90 of the
+        time. -1 uses every core; None leaves torch's global setting alone.
     **kwargs
         Routed skorch parameters (``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ``callbacks__*`` ...).
