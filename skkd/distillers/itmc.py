@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import pruning
+from .._validation import check_switches
 from ..base import SEEDED_FIT_LOCK
 from ..losses import kd_kl_div, mmd
 from ..nn import DomainDiscriminator
@@ -204,16 +205,15 @@ class ITMCClassifier(BaseDistiller):
 
     # -------------------------------------------------------------- checks
     def _check_params(self):
-        for name, allowed in (
-            ("teacher_update", _TEACHER_UPDATES),
-            ("importance", pruning.IMPORTANCES),
-            ("schedule", pruning.SCHEDULES),
-            ("student_init", _STUDENT_INITS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}."
-                )
+        check_switches(
+            self,
+            {
+                "teacher_update": _TEACHER_UPDATES,
+                "importance": pruning.IMPORTANCES,
+                "schedule": pruning.SCHEDULES,
+                "student_init": _STUDENT_INITS,
+            },
+        )
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not 0 <= self.alpha <= 1:

@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._validation import check_switches
 from ..losses import adversarial_bce, hint_l1, kd_kl_div
 from ..nn import CNN1D, DomainDiscriminator
 from ..schedules import grl_coefficient, progressive_beta
@@ -198,11 +199,7 @@ class UniKDClassifier(BaseDistiller):
         self.grl_schedule = grl_schedule
 
     def prepare_fit(self, X, y, X_tgt):
-        for name, allowed in _SWITCHES.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(
-                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}."
-                )
+        check_switches(self, _SWITCHES)
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not (self.beta_0 > 0 and self.beta_end > 0):
