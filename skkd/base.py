@@ -391,6 +391,21 @@ class BaseTimeSeriesClassifier(
             torch.manual_seed(seed)
             yield
 
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator; one that does not train leaves torch's RNG alone.
+
+        A ``DataLoader`` draws a base seed from torch's global RNG each time it
+        is iterated, even without shuffling. Unchecked, a ``predict`` in one
+        thread would shift the numbers of a seeded fit running in another (a
+        threaded Dask worker scoring one fold while fitting the next).
+        """
+        if training or "generator" in self.get_params_for("iterator_valid"):
+            return super().get_iterator(dataset, training=training)
+        iterator = super().get_iterator(dataset, training=False)
+        if isinstance(iterator, torch.utils.data.DataLoader):
+            iterator.generator = torch.Generator()
+        return iterator
+
     @contextmanager
     def _torch_threads(self):
         # torch's thread count is process-global: set it for this call only
