@@ -112,6 +112,21 @@ def _key_of(row, key):
     return tuple(_cell(row.get(k)) for k in key)
 
 
+def rows_with(rows, **settings):
+    """The rows whose columns equal ``settings`` (as written to the CSV).
+
+    A CSV keeps every earlier run's rows; a report selects its own run's.
+
+    Examples
+    --------
+    >>> rows = [{"epochs": 100, "seed": 0}, {"epochs": 200, "seed": 0}]
+    >>> rows_with(rows, epochs=200)
+    [{'epochs': 200, 'seed': 0}]
+    """
+    wanted = {k: _cell(v) for k, v in settings.items()}
+    return [r for r in rows if all(_cell(r.get(k)) == v for k, v in wanted.items())]
+
+
 class _CSVSink:
     """Append rows to a CSV, rewriting it when later rows bring new columns."""
 

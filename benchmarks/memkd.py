@@ -731,7 +731,7 @@ def main(argv=None):
         args.teacher_epochs, args.teacher_patience = 3, 3
         args.student_epochs, args.student_patience = 3, 3
     from ._report import environment
-    from ._runner import run_jobs
+    from ._runner import rows_with, run_jobs
 
     stem = "memkd_quick" if args.quick else "memkd"
     out_dir = output_folder(args, "memkd")
@@ -809,6 +809,13 @@ def main(argv=None):
         if path.exists():
             with open(path, "rb") as handle:
                 teachers[d] = {**pickle.load(handle)["row"], "dataset": d}
+    # the CSV keeps earlier runs' rows: report only this run's settings
+    rows = rows_with(
+        rows,
+        **{k: settings[k] for k in ("main_hidden", "lambdas", "student_epochs")},
+        student_patience=args.student_patience,
+        teacher_epochs=args.teacher_epochs,
+    )
     keep = {(d, s) for d in args.datasets for s in args.seeds}
     rows = [r for r in rows if (r.get("dataset"), r.get("seed")) in keep]
     rows += [
