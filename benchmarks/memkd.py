@@ -476,15 +476,13 @@ def _report(rows, out_dir, stem, env, wall, hidden, args):
         ["data set", *methods, "MemKD − teacher"],
     )
     within = [e["dataset"] for e, v in zip(table, verdict, strict=True) if v]
-    outside = [e["dataset"] for e, v in zip(table, verdict, strict=True) if not v]
-    above = mean_row["MemKD"] > max(mean_row["Base"], mean_row["KD"])
-    targets = (
-        f"- MemKD mean AUC-PRC {mean_row['MemKD']:.2f} vs Base "
-        f"{mean_row['Base']:.2f} and KD {mean_row['KD']:.2f}: "
-        f"{'above both' if above else 'NOT above both'}.\n"
-        f"- Within 2 points of the teacher on {len(within)} of {len(table)} "
-        f"data sets ({', '.join(within) or 'none'}); not within on: "
-        f"{', '.join(outside) or 'none'}."
+    ranks = _rank_section(ok, hidden, out_dir / f"{stem}_cd.png")
+    targets = "\n".join(
+        [
+            *_targets(ok, table, mean_row, hidden, ranks, wall, args),
+            f"- Within 2 points of the teacher on {len(within)} of {len(table)} "
+            f"data sets ({', '.join(within) or 'none'}).",
+        ]
     )
     # other metrics at the main hidden size
     other = []
@@ -609,6 +607,7 @@ def _report(rows, out_dir, stem, env, wall, hidden, args):
     sections = [
         (f"Test macro AUC-PRC (%), hidden {hidden}, mean ± std over seeds", main_table),
         ("Targets", targets),
+        *([ranks["section"]] if ranks else []),
         *other,
         (
             "Compression sweep: mean test AUC-PRC over data sets (%)",
@@ -630,6 +629,135 @@ def _report(rows, out_dir, stem, env, wall, hidden, args):
     return write_report(
         out_dir / f"{stem}.md", "MemKD benchmark", intro, sections, env, wall, rows
     )
+
+
+def _rank_section(ok, hidden, png):
+    """Average ranks of the students over (data set, seed) blocks, with the
+    Friedman/Nemenyi tests and a critical-difference diagram (Demšar 2006)."""
+    from ._ranks import block_matrix, plot_critical_difference, rank_summary
+    from ._report import markdown_table
+
+    students = [r for r in ok if r["hidden"] == hidden and r["method"] in METHODS]
+    scores = block_matrix(students, METHODS, ("dataset", "seed"), "test_auprc")
+    if len(scores) < 2:
+        return None
+    summary = rank_summary(scores)
+    plot_critical_difference(summary, png, f"hidden {hidden}")
+    table = [
+        {
+            "method": m,
+            "rank": rank,
+            "auprc": float(scores[m].mean()),
+            "p": float(summary["nemenyi"].loc[m, "MemKD"]),
+        }
+        for m, rank in summary["ranks"].items()
+    ]
+    body = (
+        markdown_table(
+            table,
+            ["method", "rank", "auprc", "p"],
+            [
+                "method",
+                "average rank (1 = best)",
+                "mean test AUC-PRC",
+                "Nemenyi p vs MemKD",
+            ],
+        )
+        + f"\n\nRanks of the {len(METHODS)} students (hidden {hidden}) within each "
+        f"of {summary['n_blocks']} (data set, seed) blocks, by test AUC-PRC. "
+        f"Friedman p = {summary['friedman_p']:.3g}; Nemenyi's critical difference "
+        f"at 0.05 is {summary['cd']:.2f} ranks: methods joined by a bar in the "
+        f"diagram are not significantly different.\n\n![critical difference]"
+        f"({png.name})"
+    )
+    return {
+        "section": ("Average rank over data sets and seeds", body),
+        "ranks": summary["ranks"],
+    }
+
+
+def _params_at(n_channels, n_classes, hidden):
+    from skkd.compression import count_parameters
+    from skkd.nn import LSTMClassifier
+
+    return count_parameters(LSTMClassifier(n_channels, n_classes, hidden_size=hidden))
+
+
+def _targets(ok, table, mean_row, hidden, ranks, wall, args):
+    """The issue's targets, each with its measured value."""
+    from ._runner import format_seconds
+
+    gain = mean_row["MemKD"] - mean_row["Base"]
+    lines = [
+        f"- MemKD mean AUC-PRC {mean_row['MemKD']:.2f} vs Base "
+        f"{mean_row['Base']:.2f}: {gain:+.2f} (target: +3; "
+        f"{'met' if gain >= 3 else 'NOT met'})."
+    ]
+    if ranks:
+        best = ranks["ranks"].index[0]
+        lines.append(
+            f"- Best average rank: {best} ({ranks['ranks'].iloc[0]:.2f}); MemKD "
+            f"{ranks['ranks']['MemKD']:.2f} (target: MemKD best; "
+            f"{'met' if best == 'MemKD' else 'NOT met'})."
+        )
+    collapsed, checked = [], []
+    sizes = []
+    for e in table:
+        d = e["dataset"]
+        teacher = [r for r in ok if r["dataset"] == d and r["method"] == "Teacher"]
+        memkd = [
+            r
+            for r in ok
+            if r["dataset"] == d and r["method"] == "MemKD" and r["hidden"] == hidden
+        ]
+        if not (teacher and memkd):
+            continue
+        if teacher[0]["test_accuracy"] >= 90:
+            checked.append(d)
+            if e["MemKD - teacher"] < -5:
+                collapsed.append(f"{d} ({e['MemKD - teacher']:+.2f})")
+        t_params, c, k = (
+            teacher[0]["params"],
+            int(memkd[0]["n_channels"]),
+            int(memkd[0]["n_classes"]),
+        )
+        ratio = t_params / memkd[0]["params"]
+        reach = next(
+            (h for h in range(hidden, 0, -1) if t_params / _params_at(c, k, h) >= 500),
+            None,
+        )
+        sizes.append(
+            f"{d} ({c} channel{'s' if c > 1 else ''}) {ratio:.0f}x"
+            + ("" if ratio >= 500 else f", 500x at hidden {reach}")
+        )
+    lines.append(
+        f"- No collapsed student (MemKD within 5 AUC-PRC of a teacher with test "
+        f"accuracy >= 90%, checked on {', '.join(checked) or 'none'}): "
+        + (f"NOT met on {', '.join(collapsed)}." if collapsed else "met.")
+    )
+    lines.append(
+        f"- Compression, teacher / MemKD hidden-{hidden} parameters: "
+        + "; ".join(sizes)
+        + "."
+    )
+    protocol = (
+        args.student_epochs == 500
+        and args.teacher_epochs == 500
+        and len(args.lambdas) == 5
+        and len(args.seeds) == 5
+    )
+    lines.append(
+        f"- Wall time {format_seconds(wall)} for this run (up to "
+        f"{args.student_epochs} student epochs, {len(args.lambdas)} lambdas, "
+        f"{len(args.seeds)} seeds; "
+        + (
+            "the spec's full protocol"
+            if protocol
+            else "not the spec's full protocol: 500 epochs, 5 lambdas, 5 seeds"
+        )
+        + "). Target: the full protocol in <= 60 min on 2 cores."
+    )
+    return lines
 
 
 def _plot(ok, datasets, hs, path):

@@ -86,3 +86,39 @@ def test_speed_quick_run_reports_the_ratio_and_profile(tmp_path):
     md = (tmp_path / "memkd_speed.md").read_text()
     assert "MemKD/Base ratio of median CPU time per epoch" in md
     assert "LSTM forward + all backward" in md
+
+
+def test_ranks_and_targets_read_the_rows(tmp_path):
+    """MemKD best on every block: rank 1, the gain target met; a collapsed
+    GunPoint student and a 9-channel set below 500x are named."""
+    from benchmarks.memkd import METHODS, _parser, _rank_section, _targets
+
+    rows = []
+    for d, c, teacher_acc in (("GunPoint", 1, 95.0), ("UCIHAR", 9, 99.0)):
+        rows.append(
+            {"dataset": d, "method": "Teacher", "hidden": 100, "seed": 0,
+             "test_accuracy": teacher_acc, "test_auprc": 99.0, "params": 125_000}
+        )  # fmt: skip
+        for seed in (0, 1, 2):
+            for i, m in enumerate(METHODS):
+                auprc = 60.0 + i if d == "GunPoint" else 90.0 + i
+                rows.append(
+                    {"dataset": d, "method": m, "hidden": 8, "seed": seed,
+                     "test_auprc": auprc + 0.1 * seed, "n_channels": c,
+                     "n_classes": 2, "params": 250 if c == 1 else 600}
+                )  # fmt: skip
+    ranks = _rank_section(rows, 8, tmp_path / "cd.png")
+    assert ranks["ranks"].index[0] == "MemKD"
+    assert (tmp_path / "cd.png").stat().st_size > 0
+    table = [
+        {"dataset": "GunPoint", "MemKD - teacher": 66.2 - 99.0},
+        {"dataset": "UCIHAR", "MemKD - teacher": 96.2 - 99.0},
+    ]
+    mean_row = {"MemKD": 81.2, "Base": 75.2}
+    lines = _targets(rows, table, mean_row, 8, ranks, 60.0, _parser().parse_args([]))
+    text = "\n".join(lines)
+    assert "+6.00 (target: +3; met)" in text
+    assert "Best average rank: MemKD" in text and "NOT met on GunPoint (-32.80)" in text
+    assert "GunPoint (1 channel) 500x;" in text
+    assert "UCIHAR (9 channels) 208x, 500x at hidden" in text
+    assert "not the spec's full protocol" in text
