@@ -115,10 +115,34 @@ def test_ranks_and_targets_read_the_rows(tmp_path):
         {"dataset": "UCIHAR", "MemKD - teacher": 96.2 - 99.0},
     ]
     mean_row = {"MemKD": 81.2, "Base": 75.2}
-    lines = _targets(rows, table, mean_row, 8, ranks, 60.0, _parser().parse_args([]))
-    text = "\n".join(lines)
+    args = _parser().parse_args(["--seeds", "0", "1", "2"])
+    text = "\n".join(_targets(rows, table, mean_row, 8, ranks, 60.0, args))
     assert "+6.00 (target: +3; met)" in text
     assert "Best average rank: MemKD" in text and "NOT met on GunPoint (-32.80)" in text
     assert "GunPoint (1 channel) 500x;" in text
     assert "UCIHAR (9 channels) 208x, 500x at hidden" in text
-    assert "not the spec's full protocol" in text
+    assert "not the spec's full protocol" in text  # 3 seeds, not 5
+    args = _parser().parse_args([])  # the default is the spec's protocol
+    text = "\n".join(_targets(rows, table, mean_row, 8, ranks, 60.0, args))
+    assert "500 student epochs, 5 lambdas, 5 seeds; the spec's full protocol" in text
+
+
+def test_ablation_quick_run_changes_one_component_at_memkds_lambda(tmp_path):
+    argv = ["bench", "memkd", "--quick", "--ablation", "--n-jobs", "1"]
+    code = cli_main([*argv, "--out", str(tmp_path)])
+    assert code == 0
+    md = (tmp_path / "memkd_quick_ablation.md").read_text()
+    assert "consecutive pairs only" in md and "change vs MemKD" in md
+    assert (tmp_path / "memkd_quick_ablation.png").stat().st_size > 0
+    from benchmarks._runner import read_rows
+
+    rows = read_rows(tmp_path / "memkd_quick_ablation.csv")
+    assert [r["method"] for r in rows] == ["MemKD", *memkd.ABLATIONS]  # no sweep
+    assert len({r["lambda"] for r in rows}) == 1  # every variant at MemKD's lambda
+
+
+def test_trace_ships_with_tslearn():
+    pytest.importorskip("tslearn")
+    X, y, X_test, y_test = memkd.load_bench_dataset("Trace")
+    assert X.shape == (100, 1, 100) and X_test.shape == (100, 1, 100)
+    assert sorted(set(y.tolist())) == [0, 1, 2, 3]
