@@ -83,24 +83,16 @@ def load_bench_dataset(name, *, data_home=None, max_length=100, har_subjects=Non
 
     from skkd.datasets._sktime import _resample, load_sktime_dataset
 
-    if name == "UCIHAR":
-        from skkd.datasets import load_uci_har
-
-        parts = [
-            load_uci_har(s, data_home) for s in (har_subjects or DEFAULT_HAR_SUBJECTS)
-        ]
-        X = np.concatenate([p.X_train for p in parts])
-        y = np.concatenate([p.y_train for p in parts])
-        Xt = np.concatenate([p.X_test for p in parts])
-        yt = np.concatenate([p.y_test for p in parts])
+    if name in ("UCIHAR", "Trace"):
+        if name == "UCIHAR":
+            X, y, Xt, yt = _load_har_pool(data_home, har_subjects)
+        else:
+            X, y, Xt, yt = _load_tslearn(name)
         if max_length and X.shape[2] > max_length:
-            X = np.stack([_resample(s, max_length) for s in X]).astype(np.float32)
-            Xt = np.stack([_resample(s, max_length) for s in Xt]).astype(np.float32)
-    elif name == "Trace":
-        X, y, Xt, yt = _load_tslearn(name)
-        if max_length and X.shape[2] > max_length:
-            X = np.stack([_resample(s, max_length) for s in X]).astype(np.float32)
-            Xt = np.stack([_resample(s, max_length) for s in Xt]).astype(np.float32)
+            X, Xt = (
+                np.stack([_resample(s, max_length) for s in A]).astype(np.float32)
+                for A in (X, Xt)
+            )
     else:
         data = load_sktime_dataset(name)
         X, y, Xt, yt = data.X_train, data.y_train, data.X_test, data.y_test
@@ -109,6 +101,18 @@ def load_bench_dataset(name, *, data_home=None, max_length=100, har_subjects=Non
             X, Xt = data.X_train, data.X_test
     encoder = LabelEncoder().fit(np.concatenate([y, yt]))
     return X, encoder.transform(y), Xt, encoder.transform(yt)
+
+
+def _load_har_pool(data_home, subjects):
+    """UCI-HAR subjects pooled: their train splits, then their test splits."""
+    from skkd.datasets import load_uci_har
+
+    parts = [load_uci_har(s, data_home) for s in subjects or DEFAULT_HAR_SUBJECTS]
+    X, y, Xt, yt = (
+        np.concatenate([getattr(p, a) for p in parts])
+        for a in ("X_train", "y_train", "X_test", "y_test")
+    )
+    return X, y, Xt, yt
 
 
 def _load_tslearn(name):
