@@ -478,12 +478,12 @@ def run_one(
 
 
 # --------------------------------------------------------------------- report
-def _summaries(rows, hidden):
+def _summaries(rows, hidden, methods=("Teacher", *METHODS)):
     from ._report import mean_std
 
     ok = [r for r in rows if r.get("status") == "ok"]
     datasets = list(dict.fromkeys(r["dataset"] for r in ok))
-    methods = ["Teacher", *METHODS]
+    methods = list(methods)
     table = []
     for d in datasets:
         entry = {"dataset": d}
@@ -676,19 +676,10 @@ def _report(rows, out_dir, stem, env, wall, hidden, args):
 
 
 def _ablation_report(rows, out_dir, stem, env, wall, hidden, args):
-    from ._report import markdown_table, mean_std, write_report
+    from ._report import markdown_table, write_report
 
-    ok = [r for r in rows if r.get("status") == "ok" and r["hidden"] == hidden]
-    variants = ["MemKD", *ABLATIONS]
-    datasets = list(dict.fromkeys(r["dataset"] for r in ok if r["method"] == "MemKD"))
-    table, means = [], {}
-    for d in datasets:
-        entry = {"dataset": d}
-        for m in variants:
-            entry[m] = mean_std(
-                r["test_auprc"] for r in ok if r["dataset"] == d and r["method"] == m
-            )
-        table.append(entry)
+    _, variants, table = _summaries(rows, hidden, methods=("MemKD", *ABLATIONS))
+    means = {}
     for m in variants:
         values = [e[m][0] for e in table if not math.isnan(e[m][0])]
         means[m] = float(np.mean(values)) if len(values) == len(table) else math.nan

@@ -399,10 +399,11 @@ class BaseTimeSeriesClassifier(
         thread would shift the numbers of a seeded fit running in another (a
         threaded Dask worker scoring one fold while fitting the next).
         """
-        if training or "generator" in self.get_params_for("iterator_valid"):
-            return super().get_iterator(dataset, training=training)
-        iterator = super().get_iterator(dataset, training=False)
-        if isinstance(iterator, torch.utils.data.DataLoader):
+        iterator = super().get_iterator(dataset, training=training)
+        own_generator = "generator" in self.get_params_for("iterator_valid")
+        if not (training or own_generator) and isinstance(
+            iterator, torch.utils.data.DataLoader
+        ):
             iterator.generator = torch.Generator()
         return iterator
 
