@@ -131,7 +131,8 @@ def fit_defaults(dataset, seeds, *, max_length=100, data_home=None, cache_dir=No
     return rows
 
 
-def _job(dataset, seeds, **settings):
+def _job(dataset, seeds, memkd_default_memory_weight, **settings):
+    # the weight is recorded, not passed: MemKD is fitted with its default
     return fit_defaults(dataset, seeds, **settings)
 
 
@@ -323,6 +324,10 @@ def main(argv=None):
     out_dir = output_folder(args, "memkd_defaults")
     stem = "memkd_defaults_quick" if args.quick else "memkd_defaults"
     cache_root = Path(args.teacher_cache or default_teacher_cache(out_dir))
+    from skkd.distillers.memkd import MemKDClassifier
+
+    # part of the job: a run after a change of the default is a new run
+    default_weight = MemKDClassifier().get_params()["memory_weight"]
     env = environment(["memkd_defaults", *argv], threads=1)
     start = time.perf_counter()
     # biggest first so the two workers finish together
@@ -332,6 +337,7 @@ def main(argv=None):
             "dataset": d,
             "seeds": tuple(args.seeds),
             "max_length": args.max_length,
+            "memkd_default_memory_weight": default_weight,
             "data_home": args.data_home,
             "cache_dir": str(cache_root / "memkd_defaults"),
         }
@@ -341,7 +347,7 @@ def main(argv=None):
         jobs,
         _job,
         csv_path=out_dir / f"{stem}.csv",
-        key=["dataset", "seeds", "max_length"],
+        key=["dataset", "seeds", "max_length", "memkd_default_memory_weight"],
         n_jobs=args.n_jobs,
         scheduler=args.scheduler,
         desc="memkd defaults",
@@ -349,7 +355,12 @@ def main(argv=None):
     )
     wall = time.perf_counter() - start
     # the CSV keeps earlier runs' rows: report only this run's settings
-    rows = rows_with(rows, seeds=tuple(args.seeds), max_length=args.max_length)
+    rows = rows_with(
+        rows,
+        seeds=tuple(args.seeds),
+        max_length=args.max_length,
+        memkd_default_memory_weight=default_weight,
+    )
     rows = [r for r in rows if r.get("dataset") in args.datasets]
     recipe = _recipe(args, out_dir, cache_root)
     path = _report(rows, recipe, out_dir, stem, env, wall, args)
