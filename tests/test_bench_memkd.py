@@ -132,7 +132,7 @@ def test_ablation_quick_run_changes_one_component_at_memkds_lambda(tmp_path):
     code = cli_main([*argv, "--out", str(tmp_path)])
     assert code == 0
     md = (tmp_path / "memkd_quick_ablation.md").read_text()
-    assert "consecutive pairs only" in md and "change vs MemKD" in md
+    assert "P1 only" in md and "curriculum" in md and "change vs MemKD" in md
     assert (tmp_path / "memkd_quick_ablation.png").stat().st_size > 0
     from benchmarks._runner import read_rows
 
@@ -146,3 +146,47 @@ def test_trace_ships_with_tslearn():
     X, y, X_test, y_test = memkd.load_bench_dataset("Trace")
     assert X.shape == (100, 1, 100) and X_test.shape == (100, 1, 100)
     assert sorted(set(y.tolist())) == [0, 1, 2, 3]
+
+
+def test_defaults_quick_run_compares_with_the_recipe_rows(tmp_path):
+    """The ratio reads the main run's rows and cached teacher of the recipe."""
+    import csv
+    import pickle
+
+    from benchmarks import memkd_defaults
+
+    settings = {
+        "main_hidden": 8,
+        "lambdas": "(0.1, 0.5, 1.0, 10.0, 100.0)",
+        "student_epochs": 500,
+        "student_patience": 50,
+        "hidden": 8,
+        "seed": 0,
+        "dataset": "ItalyPowerDemand",
+        "status": "ok",
+    }
+    recipe_rows = [
+        {**settings, "method": "Base", "test_auprc": 50.0},
+        {**settings, "method": "MemKD", "test_auprc": 50.0},
+        {**settings, "method": "MemKD", "test_auprc": 1.0, "student_epochs": 100},
+    ]
+    with open(tmp_path / "memkd.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(recipe_rows[0]))
+        writer.writeheader()
+        writer.writerows(recipe_rows)
+    teacher = memkd._teacher_path(
+        tmp_path / ".teacher-cache" / "memkd", "ItalyPowerDemand", 500, 50, 100, None
+    )
+    teacher.parent.mkdir(parents=True)
+    teacher.write_bytes(pickle.dumps({"row": {"test_auprc": 200.0}}))
+    code = cli_main(["bench", "memkd_defaults", "--quick", "--out", str(tmp_path)])
+    assert code == 0
+    md = (tmp_path / "memkd_defaults_quick.md").read_text()
+    # a default teacher cannot reach 90% of 200; the students beat 50 easily
+    assert "- teacher: defaults reach ≥ 90% of the recipe on 0 of 1" in md
+    assert "**not met** (below: ItalyPowerDemand (0.4" in md
+    for name in ("Base", "MemKD"):
+        assert f"- {name}: defaults reach ≥ 90% of the recipe on 1 of 1" in md
+    rows = [r for r in csv.DictReader(open(tmp_path / "memkd_defaults_quick.csv"))]
+    assert [r["model"] for r in rows] == ["teacher", "Base", "MemKD"]
+    assert memkd_defaults.TARGET == 0.9

@@ -107,6 +107,7 @@ def test_bench_of_a_non_editable_install_runs_from_the_checkout_root(
         "har",
         "itmc",
         "memkd",
+        "memkd_defaults",
         "memkd_recipe",
         "memkd_speed",
         "memory",

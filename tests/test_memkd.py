@@ -191,6 +191,56 @@ def test_optional_hinton_term_and_pair_variants():
     assert "train_mem_consecutive" not in last
 
 
+def test_curriculum_moves_through_the_pair_sets_by_epoch():
+    X, y = _data()
+    student = MemKDClassifier(
+        LSTMClassifier(1, 2, hidden_size=8),
+        module__hidden_size=4,
+        pairs="curriculum",
+        curriculum_epochs=(1, 2),
+        **{**FAST, "max_epochs": 3},
+    ).fit(X, y)
+    used = [
+        sorted(k for k in row if k.startswith("train_mem_")) for row in student.history_
+    ]
+    assert used == [
+        ["train_mem_consecutive"],
+        ["train_mem_stride2"],
+        ["train_mem_random"],
+    ]
+
+
+def test_stride2_slices_equal_the_gathered_pairs():
+    X, y = _data(length=9)
+    teacher = LSTMClassifier(1, 2, hidden_size=8)
+    student = MemKDClassifier(
+        teacher, module__hidden_size=4, pairs="stride2", max_epochs=0
+    ).fit(X, y)
+    (starts, ends) = student.draw_pairs(9)["stride2"]
+    assert starts.tolist() == list(range(7)) and (ends - starts).eq(2).all()
+    Xt = torch.from_numpy(X)
+    terms = student.compute_losses(Xt, torch.from_numpy(y), None)
+    expected = memory_discrepancy(
+        student.module_.forward_sequence(Xt),
+        student.teacher_module_.forward_sequence(Xt),
+        starts,
+        ends,
+    )
+    assert set(terms) >= {"mem_stride2"} and "mem_consecutive" not in terms
+    assert terms["mem_stride2"].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_sigmoid_mix_warms_up_on_consecutive_pairs_then_shifts_to_random():
+    est = MemKDClassifier(pairs="sigmoid", curriculum_epochs=(10, 30))
+    assert est.pair_weights(1) == est.pair_weights(10) == {"consecutive": 1.0}
+    w = [est.pair_weights(e)["random"] for e in range(11, 60)]
+    assert (np.diff(w) > 0).all()
+    assert w[0] < 0.02 and w[19] > 0.99 and est.pair_weights(20)["random"] == 0.5
+    assert all(
+        sum(est.pair_weights(e).values()) == pytest.approx(1.0) for e in range(1, 60)
+    )
+
+
 def test_clone_keeps_teacher_and_reproducible():
     X, y = _data()
     teacher = _teacher(X, y)
@@ -235,6 +285,8 @@ def test_variable_length_rejected_with_padding_hint():
         ({"memory_weight": -1}, "memory_weight must be >= 0"),
         ({"eps": 0.0}, "eps must be > 0"),
         ({"n_pairs": 0}, "n_pairs must be an int >= 1"),
+        ({"pairs": "curriculum", "curriculum_epochs": (5, 5)}, "0 <= first < second"),
+        ({"pairs": "sigmoid", "curriculum_epochs": 5}, "two epochs"),
     ],
 )
 def test_invalid_hyperparameters(params, match):
