@@ -368,6 +368,27 @@ def _teacher_path(cache_dir, dataset, epochs, patience, max_length, har_subjects
     return Path(cache_dir) / f"{name}.pkl"
 
 
+def cached_teacher_rows(
+    cache_dir, datasets, epochs, patience, max_length, har_subjects
+):
+    """Result rows of the teachers cached for ``datasets`` (missing ones left out).
+
+    Each teacher's row is pickled beside it, so reports survive resumed runs.
+
+    Returns
+    -------
+    dict of str to dict
+        Data set to its teacher's row (with a ``"dataset"`` entry).
+    """
+    rows = {}
+    for d in datasets:
+        path = _teacher_path(cache_dir, d, epochs, patience, max_length, har_subjects)
+        if path.exists():
+            with open(path, "rb") as handle:
+                rows[d] = {**pickle.load(handle)["row"], "dataset": d}
+    return rows
+
+
 def train_teacher(
     dataset,
     *,
@@ -1052,19 +1073,14 @@ def main(argv=None):
         command=env["command"],
     )
     wall = time.perf_counter() - start
-    teachers = {}  # each teacher's row is kept beside it, so reports survive resumes
-    for d in args.datasets:
-        path = _teacher_path(
-            cache_dir,
-            d,
-            args.teacher_epochs,
-            args.teacher_patience,
-            args.max_length,
-            args.har_subjects,
-        )
-        if path.exists():
-            with open(path, "rb") as handle:
-                teachers[d] = {**pickle.load(handle)["row"], "dataset": d}
+    teachers = cached_teacher_rows(
+        cache_dir,
+        args.datasets,
+        args.teacher_epochs,
+        args.teacher_patience,
+        args.max_length,
+        args.har_subjects,
+    )
     # the CSV keeps earlier runs' rows: report only this run's settings
     rows = rows_with(
         rows,

@@ -186,19 +186,14 @@ def _recipe(args, out_dir, cache_root):
     from ._runner import read_rows, rows_with
 
     defaults = memkd._parser().parse_args([])
-    teachers = {}
-    for dataset in args.datasets:
-        path = memkd._teacher_path(
-            cache_root / "memkd",
-            dataset,
-            defaults.teacher_epochs,
-            defaults.teacher_patience,
-            args.max_length,
-            defaults.har_subjects,
-        )
-        if path.exists():
-            with open(path, "rb") as handle:
-                teachers[dataset] = pickle.load(handle)["row"]
+    teachers = memkd.cached_teacher_rows(
+        cache_root / "memkd",
+        args.datasets,
+        defaults.teacher_epochs,
+        defaults.teacher_patience,
+        args.max_length,
+        defaults.har_subjects,
+    )
     csv_path = out_dir / "memkd.csv"
     rows = read_rows(csv_path) if csv_path.exists() else []
     rows = rows_with(
