@@ -58,6 +58,9 @@ ABLATION_LABELS = {
 }
 SWEEP_METHODS = ("Base", "KD", "MemKD")
 DEFAULT_HAR_SUBJECTS = (1, 3, 5)
+#: version of the recurrent modules' training in cached teachers' file names,
+#: raised when it changes (v4: orthogonal initialisation, forget-gate bias 1)
+TEACHER_VERSION = "v4"
 
 
 def _log(message):
@@ -361,8 +364,7 @@ def _row(method, est, hidden, lam, seconds, data):
 
 def _teacher_path(cache_dir, dataset, epochs, patience, max_length, har_subjects):
     subjects = "-".join(str(s) for s in har_subjects or DEFAULT_HAR_SUBJECTS)
-    # v4: orthogonal initialisation with forget-gate bias 1
-    name = f"{dataset}_e{epochs}_p{patience}_L{max_length}_v4"
+    name = f"{dataset}_e{epochs}_p{patience}_L{max_length}_{TEACHER_VERSION}"
     if dataset == "UCIHAR":
         name += f"_s{subjects}"
     return Path(cache_dir) / f"{name}.pkl"

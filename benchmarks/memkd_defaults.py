@@ -68,7 +68,7 @@ def fit_defaults(dataset, seeds, *, max_length=100, data_home=None, cache_dir=No
     from skkd.distillers.memkd import MemKDClassifier
     from skkd.nn import LSTMClassifier
 
-    from .memkd import _scores, load_bench_dataset
+    from .memkd import TEACHER_VERSION, _scores, load_bench_dataset
 
     torch.set_num_threads(1)
     X, y, X_test, y_test = load_bench_dataset(
@@ -93,7 +93,10 @@ def fit_defaults(dataset, seeds, *, max_length=100, data_home=None, cache_dir=No
 
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"{dataset}_defaults_L{max_length}.pkl"
+        # versioned like the recipe's teachers: a change of the recurrent
+        # defaults must not reuse a teacher trained with the former ones
+        name = f"{dataset}_defaults_L{max_length}_{TEACHER_VERSION}"
+        path = Path(cache_dir) / f"{name}.pkl"
     if path is not None and path.exists():
         with open(path, "rb") as handle:
             teacher, row = pickle.load(handle)
